@@ -76,7 +76,7 @@ pub enum CommandError {
 
     /// The store failed; nothing was changed.
     #[error("the state store failed")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Store(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 
     #[error("the state core has stopped")]
     Stopped,

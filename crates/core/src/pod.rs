@@ -163,6 +163,28 @@ impl EnvVar {
     }
 }
 
+/// Operations on an env list.
+pub trait EnvVarExt {
+    /// The value of `key`, if set.
+    fn get(&self, key: &str) -> Option<&str>;
+    /// Appends `key=value` unless `key` is already set.
+    fn set_default(&mut self, key: &str, value: String);
+}
+
+impl EnvVarExt for Vec<EnvVar> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.iter()
+            .find(|v| v.key == key)
+            .map(|v| v.value.as_str())
+    }
+
+    fn set_default(&mut self, key: &str, value: String) {
+        if EnvVarExt::get(self, key).is_none() {
+            self.push(EnvVar::new(key, value));
+        }
+    }
+}
+
 /// Checks an env list: keys are non-empty, hold no `=` and no NUL, and are unique; values
 /// hold no NUL (the one byte a process environment cannot carry).
 pub fn validate_env(env: &[EnvVar]) -> Result<(), String> {

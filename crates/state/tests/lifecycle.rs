@@ -1,0 +1,352 @@
+//! The lifecycle rules of each command, decided against in-memory state.
+
+use chrono::Utc;
+use podyard_core::command::CreatePod;
+use podyard_core::{
+    Catalog, Command, CommandError, DesiredStatus, Gpu, KeyAccess, Machine, MachineId,
+    Outcome, Pod, PodId, UserId,
+};
+use podyard_state::execute::execute;
+use podyard_state::scheduler::Filters;
+use podyard_state::stock::{stock, StockStatus};
+use podyard_state::State;
+
+const RTX_4090: &str = "NVIDIA GeForce RTX 4090";
+
+fn machine(gpu_type: &str, gpus: u32, secure: bool) -> Machine {
+    Machine {
+        id: MachineId::generate(),
+        host_hex: "0badcafe".into(),
+        hostname: "test".into(),
+        gpu_type_id: gpu_type.into(),
+        gpus: (0..gpus)
+            .map(|i| Gpu {
+                index: i,
+                uuid: format!("GPU-{i}"),
+            })
+            .collect(),
+        emulated: true,
+        vcpu_count: 8 * gpus,
+        memory_in_gb: 32 * gpus,
+        disk_in_gb: 1000,
+        data_center_id: "LOCAL-1".into(),
+        location: "Local".into(),
+        country_code: "XX".into(),
+        secure_cloud: secure,
+        public_ip: None,
+        cuda_version: None,
+    }
+}
+
+struct World {
+    state: State,
+    catalog: Catalog,
+    owner: UserId,
+}
+
+impl World {
+    fn with_machines(machines: Vec<Machine>) -> Self {
+        let mut world = World {
+            state: State::default(),
+            catalog: Catalog::default(),
+            owner: UserId::generate(),
+        };
+        let outcome = world
+            .run(Command::AddUser {
+                name: "alice".into(),
+                access: KeyAccess::ReadWrite,
+            })
+            .unwrap();
+        let Outcome::UserAdded { user, .. } = outcome else {
+            panic!("expected a user")
+        };
+        world.owner = user.id;
+        for machine in machines {
+            world.run(Command::RegisterMachine { machine }).unwrap();
+        }
+        world
+    }
+
+    fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
+        let (changes, outcome) = execute(&self.state, &self.catalog, command, Utc::now())?;
+        for change in &changes {
+            self.state.apply(change);
+        }
+        self.state.check_invariants().unwrap();
+        Ok(outcome)
+    }
+
+    fn create(&mut self, request: CreatePod) -> Result<Pod, CommandError> {
+        self.run(Command::CreatePod {
+            owner: self.owner.clone(),
+            request: Box::new(request),
+        })
+        .map(pod)
+    }
+
+    fn stop(&mut self, id: &PodId) -> Result<Pod, CommandError> {
+        self.run(Command::StopPod {
+            owner: self.owner.clone(),
+            pod_id: id.clone(),
+        })
+        .map(pod)
+    }
+
+    fn resume(&mut self, id: &PodId, gpu_count: Option<u32>) -> Result<Pod, CommandError> {
+        self.run(Command::ResumePod {
+            owner: self.owner.clone(),
+            pod_id: id.clone(),
+            gpu_count,
+        })
+        .map(pod)
+    }
+}
+
+fn pod(outcome: Outcome) -> Pod {
+    match outcome {
+        Outcome::Pod(pod) => *pod,
+        other => panic!("expected a pod, got {other:?}"),
+    }
+}
+
+fn spot(bid: f64) -> CreatePod {
+    CreatePod {
+        bid_per_gpu: Some(bid),
+        ..CreatePod::new("img", RTX_4090)
+    }
+}
+
+#[test]
+fn create_allocates_gpus_and_generates_a_jupyter_password() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let pod = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    assert_eq!(pod.desired, DesiredStatus::Running);
+    assert_eq!(pod.gpus, vec![0]);
+    assert_eq!(pod.cost_per_hr(), 0.69);
+    assert!(pod.env.iter().any(|v| v.key == "JUPYTER_PASSWORD" && v.value.len() == 20));
+    assert_eq!(pod.last_status_change.event, "Rented by User");
+}
+
+#[test]
+fn stop_releases_gpus_and_resume_takes_them_again_on_the_same_machine() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let created = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    let stopped = world.stop(&created.id).unwrap();
+    assert!(stopped.gpus.is_empty());
+    assert_eq!(stopped.cost_per_hr(), 0.0);
+    assert_eq!(stopped.last_status_change.event, "Exited by user");
+    let again = world.stop(&created.id).unwrap();
+    assert_eq!(again.last_status_change, stopped.last_status_change);
+
+    let resumed = world.resume(&created.id, None).unwrap();
+    assert_eq!(resumed.gpu_count, 1);
+    assert_eq!(resumed.machine_id, created.machine_id);
+    assert_eq!(resumed.generation, created.generation + 1);
+    let twice = world.resume(&created.id, Some(3)).unwrap();
+    assert_eq!(twice.gpus, resumed.gpus, "a running pod is never allocated twice");
+}
+
+#[test]
+fn resume_fails_when_host_gpus_are_taken_and_works_once_free() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let first = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    world.stop(&first.id).unwrap();
+    let hog = world
+        .create(CreatePod {
+            gpu_count: 4,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap();
+    let refused = world.resume(&first.id, None).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "There are not enough free GPUs on the host machine to start this pod."
+    );
+    assert!(!world.state.pod(&first.id).unwrap().is_running());
+    world.stop(&hog.id).unwrap();
+    assert!(world.resume(&first.id, None).unwrap().is_running());
+}
+
+#[test]
+fn resume_with_zero_gpus_is_honoured() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 1, true)]);
+    let pod = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    world.stop(&pod.id).unwrap();
+    let resumed = world.resume(&pod.id, Some(0)).unwrap();
+    assert_eq!(resumed.gpu_count, 0);
+    assert!(resumed.gpus.is_empty());
+    assert!(resumed.is_running());
+}
+
+#[test]
+fn spot_and_on_demand_pods_cannot_be_resumed_as_the_other() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let spot_pod = world.create(spot(0.2)).unwrap();
+    assert_eq!(spot_pod.cost_per_hr(), 0.2);
+    world.stop(&spot_pod.id).unwrap();
+    let refused = world.resume(&spot_pod.id, None).unwrap_err();
+    assert_eq!(refused.to_string(), "Cannot resume a spot pod as an on demand pod.");
+
+    let on_demand = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    world.stop(&on_demand.id).unwrap();
+    let refused = world
+        .run(Command::BidResumePod {
+            owner: world.owner.clone(),
+            pod_id: on_demand.id.clone(),
+            bid_per_gpu: 0.2,
+            gpu_count: 1,
+        })
+        .unwrap_err();
+    assert!(matches!(refused, CommandError::OnDemandResumedAsSpot { .. }));
+
+    let resumed = pod(world
+        .run(Command::BidResumePod {
+            owner: world.owner.clone(),
+            pod_id: spot_pod.id.clone(),
+            bid_per_gpu: 0.3,
+            gpu_count: 2,
+        })
+        .unwrap());
+    assert_eq!(resumed.cost_per_hr(), 0.6);
+}
+
+#[test]
+fn bids_outside_floor_and_on_demand_price_are_refused_with_the_limits() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let low = world.create(spot(0.05)).unwrap_err();
+    assert!(matches!(low, CommandError::BidTooLow { minimum, .. } if minimum == 0.2));
+    assert!(low.to_string().contains("0.2"));
+    let high = world.create(spot(0.69)).unwrap_err();
+    assert!(matches!(high, CommandError::BidTooHigh { on_demand, .. } if on_demand == 0.69));
+    assert!(world.state.pods().next().is_none(), "refusals change nothing");
+}
+
+#[test]
+fn capacity_errors_differ_from_bad_requests() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let unknown = world.create(CreatePod::new("img", "RTX 4090")).unwrap_err();
+    assert!(matches!(unknown, CommandError::UnknownGpuType { .. }));
+    assert!(unknown.to_string().contains(RTX_4090));
+    let too_many = world
+        .create(CreatePod {
+            gpu_count: 5,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap_err();
+    assert!(matches!(too_many, CommandError::GpuCountTooLarge { max: 4, .. }));
+    world
+        .create(CreatePod {
+            gpu_count: 4,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap();
+    let full = world.create(CreatePod::new("img", RTX_4090)).unwrap_err();
+    assert!(matches!(full, CommandError::NoCapacity));
+}
+
+#[test]
+fn cheapest_machine_wins_then_the_fullest() {
+    let community = machine(RTX_4090, 4, false);
+    let secure_a = machine(RTX_4090, 4, true);
+    let secure_b = machine(RTX_4090, 4, true);
+    let mut world =
+        World::with_machines(vec![community.clone(), secure_a.clone(), secure_b.clone()]);
+    let cheap = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    assert_eq!(cheap.machine_id, community.id);
+    let secure = CreatePod {
+        cloud_type: podyard_core::CloudType::Secure,
+        ..CreatePod::new("img", RTX_4090)
+    };
+    let first = world.create(secure.clone()).unwrap();
+    let second = world.create(secure).unwrap();
+    assert_eq!(first.machine_id, second.machine_id, "bin-packing fills one machine first");
+}
+
+#[test]
+fn other_users_pods_behave_as_nonexistent() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let mine = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    world.owner = UserId::generate();
+    assert!(matches!(world.stop(&mine.id), Err(CommandError::PodNotFound { .. })));
+    let terminate = world
+        .run(Command::TerminatePod {
+            owner: world.owner.clone(),
+            pod_id: mine.id.clone(),
+        })
+        .unwrap_err();
+    assert_eq!(terminate.to_string(), "pod not found to terminate");
+}
+
+#[test]
+fn terminate_releases_gpus_and_a_second_terminate_is_not_found() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 1, true)]);
+    let pod = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    let terminate = Command::TerminatePod {
+        owner: world.owner.clone(),
+        pod_id: pod.id.clone(),
+    };
+    assert_eq!(world.run(terminate.clone()).unwrap(), Outcome::Terminated);
+    assert!(world.state.pod(&pod.id).is_none());
+    assert!(world.create(CreatePod::new("img", RTX_4090)).is_ok());
+    assert!(matches!(
+        world.run(terminate),
+        Err(CommandError::PodNotFoundToTerminate { .. })
+    ));
+}
+
+#[test]
+fn stock_reports_what_placement_can_allocate() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let gpu_type = world.catalog.get(RTX_4090).unwrap().clone();
+    let filters = |count| Filters {
+        gpu_count: count,
+        ..Filters::default()
+    };
+    let fresh = stock(&world.state, &gpu_type, &filters(1));
+    assert_eq!(fresh.stock_status, Some(StockStatus::High));
+    assert_eq!(fresh.minimum_bid_price, Some(0.2));
+    assert_eq!(fresh.available_gpu_counts, vec![1, 2, 3, 4]);
+    world
+        .create(CreatePod {
+            gpu_count: 3,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap();
+    let two = stock(&world.state, &gpu_type, &filters(2));
+    assert_eq!(two.stock_status, None);
+    assert_eq!(two.minimum_bid_price, None);
+    assert_eq!(two.rented_count, 3);
+    assert!(world
+        .create(CreatePod {
+            gpu_count: 2,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .is_err());
+}
+
+#[test]
+fn observations_of_a_stale_generation_are_dropped() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let pod = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    let observation = podyard_core::Observation {
+        pod_id: pod.id.clone(),
+        generation: pod.generation,
+        state: podyard_core::ContainerState::Starting,
+    };
+    world
+        .run(Command::ReportObservations {
+            machine_id: pod.machine_id.clone(),
+            observations: vec![observation.clone()],
+        })
+        .unwrap();
+    assert!(world.state.observation(&pod.id).is_some());
+    world.stop(&pod.id).unwrap();
+    assert!(world.state.observation(&pod.id).is_none(), "stopped pods have no runtime");
+    world
+        .run(Command::ReportObservations {
+            machine_id: pod.machine_id.clone(),
+            observations: vec![observation],
+        })
+        .unwrap();
+    assert!(world.state.observation(&pod.id).is_none());
+}
