@@ -164,16 +164,56 @@ fn validate_prices(t: &GpuType) -> Result<(), LoadCatalogError> {
 fn default_types() -> Vec<GpuType> {
     // (id, display name, memory GB, secure, community, secure spot, community spot)
     let rows: [(&str, &str, u32, f64, f64, f64, f64); 12] = [
-        ("NVIDIA GeForce RTX 4090", "RTX 4090", 24, 0.69, 0.34, 0.20, 0.17),
-        ("NVIDIA GeForce RTX 3090", "RTX 3090", 24, 0.43, 0.22, 0.16, 0.11),
+        (
+            "NVIDIA GeForce RTX 4090",
+            "RTX 4090",
+            24,
+            0.69,
+            0.34,
+            0.20,
+            0.17,
+        ),
+        (
+            "NVIDIA GeForce RTX 3090",
+            "RTX 3090",
+            24,
+            0.43,
+            0.22,
+            0.16,
+            0.11,
+        ),
         ("NVIDIA RTX A5000", "RTX A5000", 24, 0.27, 0.16, 0.13, 0.10),
         ("NVIDIA RTX A6000", "RTX A6000", 48, 0.49, 0.33, 0.25, 0.20),
         ("NVIDIA L4", "L4", 24, 0.43, 0.28, 0.22, 0.15),
         ("NVIDIA L40S", "L40S", 48, 0.86, 0.79, 0.43, 0.40),
-        ("NVIDIA A100 80GB PCIe", "A100 PCIe", 80, 1.64, 1.19, 0.82, 0.60),
-        ("NVIDIA A100-SXM4-80GB", "A100 SXM", 80, 1.89, 1.39, 0.95, 0.70),
+        (
+            "NVIDIA A100 80GB PCIe",
+            "A100 PCIe",
+            80,
+            1.64,
+            1.19,
+            0.82,
+            0.60,
+        ),
+        (
+            "NVIDIA A100-SXM4-80GB",
+            "A100 SXM",
+            80,
+            1.89,
+            1.39,
+            0.95,
+            0.70,
+        ),
         ("NVIDIA H100 PCIe", "H100 PCIe", 80, 2.39, 1.99, 1.25, 1.10),
-        ("NVIDIA H100 80GB HBM3", "H100 SXM", 80, 2.99, 2.69, 1.75, 1.50),
+        (
+            "NVIDIA H100 80GB HBM3",
+            "H100 SXM",
+            80,
+            2.99,
+            2.69,
+            1.75,
+            1.50,
+        ),
         ("NVIDIA H100 NVL", "H100 NVL", 94, 2.79, 2.59, 1.55, 1.40),
         ("NVIDIA H200", "H200 SXM", 141, 3.99, 3.59, 2.29, 2.00),
     ];
@@ -220,7 +260,9 @@ mod tests {
             catalog.close_ids("nvidia geforce rtx 4090"),
             vec!["NVIDIA GeForce RTX 4090".to_string()]
         );
-        assert!(catalog.close_ids("RTX 4090").contains(&"NVIDIA GeForce RTX 4090".to_string()));
+        assert!(catalog
+            .close_ids("RTX 4090")
+            .contains(&"NVIDIA GeForce RTX 4090".to_string()));
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub enum Command {
     AddUser {
         name: String,
         access: KeyAccess,
+        /// Whether the user may add users (the operator's own user).
+        admin: bool,
     },
     /// Adds a key to an existing user.
     AddApiKey {
@@ -130,7 +132,12 @@ pub enum Outcome {
     Pod(Box<Pod>),
     Terminated,
     /// A new user and the plain text of its first key (shown once, never stored).
-    UserAdded { user: User, key: String },
-    KeyAdded { key: String },
+    UserAdded {
+        user: User,
+        key: String,
+    },
+    KeyAdded {
+        key: String,
+    },
     Done,
 }

@@ -17,7 +17,11 @@ pub enum CommandError {
 
     /// (compat)
     #[error("There are not enough free GPUs on the host machine to start this pod.")]
-    HostGpusBusy { pod_id: PodId, requested: u32, free: u32 },
+    HostGpusBusy {
+        pod_id: PodId,
+        requested: u32,
+        free: u32,
+    },
 
     /// (compat) Clients retry on this message, so it means "transient" only.
     #[error(
@@ -46,9 +50,7 @@ pub enum CommandError {
         gpu_type: String,
     },
 
-    #[error(
-        "bid of ${bid}/GPU/hr for {gpu_type} is below the minimum bid of ${minimum}/GPU/hr"
-    )]
+    #[error("bid of ${bid}/GPU/hr for {gpu_type} is below the minimum bid of ${minimum}/GPU/hr")]
     BidTooLow {
         bid: f64,
         minimum: f64,

@@ -88,7 +88,9 @@ mod tests {
             assert_eq!(MachineId::generate().as_str().len(), 12);
             let hex = generate_host_hex();
             assert_eq!(hex.len(), 8);
-            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
     }
 }

@@ -24,7 +24,5 @@ pub use error::CommandError;
 pub use ids::{MachineId, PodId, UserId};
 pub use machine::{Gpu, Machine};
 pub use observation::{ContainerState, GpuUse, Observation, PublishedPort};
-pub use pod::{
-    CloudType, DesiredStatus, EnvVar, EnvVarExt, Pod, PodType, PortSpec, StatusChange,
-};
+pub use pod::{CloudType, DesiredStatus, EnvVar, EnvVarExt, Pod, PodType, PortSpec, StatusChange};
 pub use user::{ApiKey, KeyAccess, User};

@@ -173,9 +173,7 @@ pub trait EnvVarExt {
 
 impl EnvVarExt for Vec<EnvVar> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.iter()
-            .find(|v| v.key == key)
-            .map(|v| v.value.as_str())
+        self.iter().find(|v| v.key == key).map(|v| v.value.as_str())
     }
 
     fn set_default(&mut self, key: &str, value: String) {

@@ -15,6 +15,9 @@ pub struct User {
     pub email: String,
     /// SSH public key handed to pods started with `startSsh`.
     pub pub_key: String,
+    /// The operator's user, created at first start; may add users.
+    #[serde(default)]
+    pub admin: bool,
     pub created_at: DateTime<Utc>,
 }
 

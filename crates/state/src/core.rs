@@ -91,7 +91,10 @@ impl StateCore {
 
     /// Runs `f` over the committed state.
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        let guard = self.view.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = self
+            .view
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&guard)
     }
 

@@ -38,7 +38,11 @@ pub fn execute(
             gpu_count,
         } => bid_resume(state, catalog, &owner, &pod_id, bid_per_gpu, gpu_count, now),
         Command::TerminatePod { owner, pod_id } => terminate(state, &owner, &pod_id),
-        Command::AddUser { name, access } => add_user(state, name, access, now),
+        Command::AddUser {
+            name,
+            access,
+            admin,
+        } => add_user(state, name, access, admin, now),
         Command::AddApiKey { user_id, access } => add_api_key(state, &user_id, access, now),
         Command::RegisterMachine { machine } => register_machine(machine),
         Command::ReportObservations {
@@ -196,7 +200,14 @@ fn resume(
         .get(&machine.gpu_type_id)
         .map(|t| t.on_demand_price(machine.secure_cloud))
         .unwrap_or(pod.price_per_gpu);
-    start_on_own_machine(state, machine, pod, gpu_count.unwrap_or(pod.gpu_count), price, now)
+    start_on_own_machine(
+        state,
+        machine,
+        pod,
+        gpu_count.unwrap_or(pod.gpu_count),
+        price,
+        now,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -292,6 +303,7 @@ fn add_user(
     state: &State,
     name: String,
     access: KeyAccess,
+    admin: bool,
     now: DateTime<Utc>,
 ) -> Result<Decision, CommandError> {
     let valid = !name.is_empty()
@@ -317,6 +329,7 @@ fn add_user(
         },
         name,
         pub_key: String::new(),
+        admin,
         created_at: now,
     };
     let (key_change, key) = new_key(&user.id, access, now);

@@ -123,10 +123,12 @@ pub fn place(
         };
         let cost = round_cents(price * f64::from(request.gpu_count));
         let used = state.used_gpu_count(&machine.id);
-        let better = best.as_ref().is_none_or(|(best_cost, best_used, best_m, _)| {
-            (cost, std::cmp::Reverse(used), &machine.id)
-                < (*best_cost, std::cmp::Reverse(*best_used), &best_m.id)
-        });
+        let better = best
+            .as_ref()
+            .is_none_or(|(best_cost, best_used, best_m, _)| {
+                (cost, std::cmp::Reverse(used), &machine.id)
+                    < (*best_cost, std::cmp::Reverse(*best_used), &best_m.id)
+            });
         if better {
             let gpus = free[..request.gpu_count as usize].to_vec();
             best = Some((cost, used, machine, gpus));

@@ -169,7 +169,10 @@ impl State {
                 return Err(format!("stopped pod {} holds GPUs", pod.id));
             }
             if pod.is_running() && pod.gpus.len() as u32 != pod.gpu_count {
-                return Err(format!("pod {} holds a different count than it asked", pod.id));
+                return Err(format!(
+                    "pod {} holds a different count than it asked",
+                    pod.id
+                ));
             }
             for gpu in &pod.gpus {
                 if !machine.gpus.iter().any(|g| g.index == *gpu) {

@@ -3,8 +3,8 @@
 use chrono::Utc;
 use podyard_core::command::CreatePod;
 use podyard_core::{
-    Catalog, Command, CommandError, DesiredStatus, Gpu, KeyAccess, Machine, MachineId,
-    Outcome, Pod, PodId, UserId,
+    Catalog, Command, CommandError, DesiredStatus, Gpu, KeyAccess, Machine, MachineId, Outcome,
+    Pod, PodId, UserId,
 };
 use podyard_state::execute::execute;
 use podyard_state::scheduler::Filters;
@@ -55,6 +55,7 @@ impl World {
             .run(Command::AddUser {
                 name: "alice".into(),
                 access: KeyAccess::ReadWrite,
+                admin: false,
             })
             .unwrap();
         let Outcome::UserAdded { user, .. } = outcome else {
@@ -123,7 +124,10 @@ fn create_allocates_gpus_and_generates_a_jupyter_password() {
     assert_eq!(pod.desired, DesiredStatus::Running);
     assert_eq!(pod.gpus, vec![0]);
     assert_eq!(pod.cost_per_hr(), 0.69);
-    assert!(pod.env.iter().any(|v| v.key == "JUPYTER_PASSWORD" && v.value.len() == 20));
+    assert!(pod
+        .env
+        .iter()
+        .any(|v| v.key == "JUPYTER_PASSWORD" && v.value.len() == 20));
     assert_eq!(pod.last_status_change.event, "Rented by User");
 }
 
@@ -143,7 +147,10 @@ fn stop_releases_gpus_and_resume_takes_them_again_on_the_same_machine() {
     assert_eq!(resumed.machine_id, created.machine_id);
     assert_eq!(resumed.generation, created.generation + 1);
     let twice = world.resume(&created.id, Some(3)).unwrap();
-    assert_eq!(twice.gpus, resumed.gpus, "a running pod is never allocated twice");
+    assert_eq!(
+        twice.gpus, resumed.gpus,
+        "a running pod is never allocated twice"
+    );
 }
 
 #[test]
@@ -185,7 +192,10 @@ fn spot_and_on_demand_pods_cannot_be_resumed_as_the_other() {
     assert_eq!(spot_pod.cost_per_hr(), 0.2);
     world.stop(&spot_pod.id).unwrap();
     let refused = world.resume(&spot_pod.id, None).unwrap_err();
-    assert_eq!(refused.to_string(), "Cannot resume a spot pod as an on demand pod.");
+    assert_eq!(
+        refused.to_string(),
+        "Cannot resume a spot pod as an on demand pod."
+    );
 
     let on_demand = world.create(CreatePod::new("img", RTX_4090)).unwrap();
     world.stop(&on_demand.id).unwrap();
@@ -197,7 +207,10 @@ fn spot_and_on_demand_pods_cannot_be_resumed_as_the_other() {
             gpu_count: 1,
         })
         .unwrap_err();
-    assert!(matches!(refused, CommandError::OnDemandResumedAsSpot { .. }));
+    assert!(matches!(
+        refused,
+        CommandError::OnDemandResumedAsSpot { .. }
+    ));
 
     let resumed = pod(world
         .run(Command::BidResumePod {
@@ -218,7 +231,10 @@ fn bids_outside_floor_and_on_demand_price_are_refused_with_the_limits() {
     assert!(low.to_string().contains("0.2"));
     let high = world.create(spot(0.69)).unwrap_err();
     assert!(matches!(high, CommandError::BidTooHigh { on_demand, .. } if on_demand == 0.69));
-    assert!(world.state.pods().next().is_none(), "refusals change nothing");
+    assert!(
+        world.state.pods().next().is_none(),
+        "refusals change nothing"
+    );
 }
 
 #[test]
@@ -233,7 +249,10 @@ fn capacity_errors_differ_from_bad_requests() {
             ..CreatePod::new("img", RTX_4090)
         })
         .unwrap_err();
-    assert!(matches!(too_many, CommandError::GpuCountTooLarge { max: 4, .. }));
+    assert!(matches!(
+        too_many,
+        CommandError::GpuCountTooLarge { max: 4, .. }
+    ));
     world
         .create(CreatePod {
             gpu_count: 4,
@@ -259,7 +278,10 @@ fn cheapest_machine_wins_then_the_fullest() {
     };
     let first = world.create(secure.clone()).unwrap();
     let second = world.create(secure).unwrap();
-    assert_eq!(first.machine_id, second.machine_id, "bin-packing fills one machine first");
+    assert_eq!(
+        first.machine_id, second.machine_id,
+        "bin-packing fills one machine first"
+    );
 }
 
 #[test]
@@ -267,7 +289,10 @@ fn other_users_pods_behave_as_nonexistent() {
     let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
     let mine = world.create(CreatePod::new("img", RTX_4090)).unwrap();
     world.owner = UserId::generate();
-    assert!(matches!(world.stop(&mine.id), Err(CommandError::PodNotFound { .. })));
+    assert!(matches!(
+        world.stop(&mine.id),
+        Err(CommandError::PodNotFound { .. })
+    ));
     let terminate = world
         .run(Command::TerminatePod {
             owner: world.owner.clone(),
@@ -341,7 +366,10 @@ fn observations_of_a_stale_generation_are_dropped() {
         .unwrap();
     assert!(world.state.observation(&pod.id).is_some());
     world.stop(&pod.id).unwrap();
-    assert!(world.state.observation(&pod.id).is_none(), "stopped pods have no runtime");
+    assert!(
+        world.state.observation(&pod.id).is_none(),
+        "stopped pods have no runtime"
+    );
     world
         .run(Command::ReportObservations {
             machine_id: pod.machine_id.clone(),

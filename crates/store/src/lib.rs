@@ -45,7 +45,11 @@ pub enum OpenStoreError {
         source: rusqlite::Error,
     },
     #[error("the database at {path} has schema version {found}; this podyard knows {known}")]
-    UnknownSchema { path: String, found: i64, known: i64 },
+    UnknownSchema {
+        path: String,
+        found: i64,
+        known: i64,
+    },
 }
 
 #[derive(Debug, Error)]

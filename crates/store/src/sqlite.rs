@@ -40,8 +40,10 @@ impl SqliteStore {
         };
         // WAL with synchronous=FULL syncs the log at every commit: an acknowledged batch
         // survives power loss, and readers of the file never block the writer.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(migrate)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(migrate)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(migrate)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(migrate)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(migrate)?;
         let found: i64 = conn
@@ -73,13 +75,18 @@ impl SqliteStore {
         let read = |source| LoadStateError::Read { table, source };
         let mut stmt = self.conn.prepare(sql).map_err(read)?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
             .map_err(read)?;
         let mut out = Vec::new();
         for row in rows {
             let (key, body) = row.map_err(read)?;
-            let value = serde_json::from_str(&body)
-                .map_err(|source| LoadStateError::Decode { table, key, source })?;
+            let value = serde_json::from_str(&body).map_err(|source| LoadStateError::Decode {
+                table,
+                key,
+                source,
+            })?;
             out.push(value);
         }
         Ok(out)
@@ -148,6 +155,7 @@ mod tests {
             name: name.to_string(),
             email: format!("{name}@localhost"),
             pub_key: String::new(),
+            admin: false,
             created_at: Utc::now(),
         }
     }
@@ -166,7 +174,10 @@ mod tests {
         {
             let mut store = SqliteStore::open(&path).unwrap();
             store
-                .commit(&[Change::PutUser(alice.clone()), Change::PutApiKey(key.clone())])
+                .commit(&[
+                    Change::PutUser(alice.clone()),
+                    Change::PutApiKey(key.clone()),
+                ])
                 .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();

@@ -1,0 +1,59 @@
+//! The one place where refusals become API errors with stable codes.
+
+use async_graphql::ErrorExtensions;
+use podyard_core::CommandError;
+use tracing::error;
+
+/// Stable `extensions.code` values.
+pub mod code {
+    pub const POD_NOT_FOUND: &str = "POD_NOT_FOUND";
+    pub const NO_CAPACITY: &str = "NO_CAPACITY";
+    pub const HOST_GPUS_BUSY: &str = "HOST_GPUS_BUSY";
+    pub const BID_TOO_LOW: &str = "BID_TOO_LOW";
+    pub const BID_TOO_HIGH: &str = "BID_TOO_HIGH";
+    pub const WRONG_POD_TYPE: &str = "WRONG_POD_TYPE";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+}
+
+/// Generic text of internal failures; the detail goes to the log, once.
+pub const INTERNAL_MESSAGE: &str = "internal server error; the operator can find the cause in \
+     the server log";
+
+pub fn command_error(refusal: CommandError) -> async_graphql::Error {
+    let code = match &refusal {
+        CommandError::PodNotFound { .. } | CommandError::PodNotFoundToTerminate { .. } => {
+            code::POD_NOT_FOUND
+        }
+        CommandError::HostGpusBusy { .. } => code::HOST_GPUS_BUSY,
+        CommandError::NoCapacity => code::NO_CAPACITY,
+        CommandError::SpotResumedOnDemand { .. } | CommandError::OnDemandResumedAsSpot { .. } => {
+            code::WRONG_POD_TYPE
+        }
+        CommandError::BidTooLow { .. } => code::BID_TOO_LOW,
+        CommandError::BidTooHigh { .. } => code::BID_TOO_HIGH,
+        CommandError::UnknownGpuType { .. }
+        | CommandError::GpuCountTooLarge { .. }
+        | CommandError::InvalidInput { .. }
+        | CommandError::UserNotFound => code::BAD_USER_INPUT,
+        CommandError::UserExists { .. } => code::CONFLICT,
+        CommandError::Store(_) | CommandError::Stopped => {
+            error!(error = %refusal, source = ?std::error::Error::source(&refusal),
+                "command failed inside the server");
+            return async_graphql::Error::new(INTERNAL_MESSAGE)
+                .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR));
+        }
+    };
+    async_graphql::Error::new(refusal.to_string()).extend_with(|_, e| e.set("code", code))
+}
+
+/// A request the API itself refuses before any command is made.
+pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into())
+        .extend_with(|_, e| e.set("code", code::BAD_USER_INPUT))
+}
