@@ -9,7 +9,7 @@ use std::time::Duration;
 use podyard_agent::{Agent, AgentConfig, ControlPlane, ControlPlaneError};
 use podyard_core::pod::{EnvVar, PortProtocol, PortSpec};
 use podyard_core::{Assignment, ContainerSpec, ContainerState, MachineId, Observation, PodId};
-use podyard_runtime::docker::{LABEL_GENERATION, LABEL_MANAGED, LABEL_POD_ID};
+use podyard_runtime::docker::{LABEL_GENERATION, LABEL_MACHINE_ID, LABEL_POD_ID};
 use podyard_runtime::{DockerRuntime, GpuSampler, PodContainer};
 use tokio::sync::{oneshot, Notify};
 
@@ -81,8 +81,8 @@ impl Drop for Cleanup {
     }
 }
 
-async fn runtime() -> DockerRuntime {
-    let docker = DockerRuntime::connect()
+async fn runtime(machine_id: &MachineId) -> DockerRuntime {
+    let docker = DockerRuntime::connect(machine_id.clone())
         .await
         .unwrap_or_else(|e| panic!("these tests need a local Docker engine: {e}"));
     let present = docker.has_image(TEST_IMAGE).await;
@@ -124,7 +124,8 @@ async fn has_volume(docker: &DockerRuntime, name: &str) -> bool {
 
 #[tokio::test]
 async fn the_agent_runs_stops_and_removes_a_pod() {
-    let docker = runtime().await;
+    let machine_id = MachineId::generate();
+    let docker = runtime(&machine_id).await;
     let pod_id = PodId::generate();
     let _cleanup = Cleanup(pod_id.clone());
     let volume = format!("podyard-agent-test-{pod_id}");
@@ -145,7 +146,7 @@ async fn the_agent_runs_stops_and_removes_a_pod() {
         memory_in_gb: 1,
     };
     let control = Arc::new(TestControl::default());
-    let mut config = AgentConfig::new(MachineId::generate(), "127.0.0.1");
+    let mut config = AgentConfig::new(machine_id.clone(), "127.0.0.1");
     config.stop_grace = Duration::from_secs(1);
     let agent = Agent::new(
         config,
@@ -190,7 +191,10 @@ async fn the_agent_runs_stops_and_removes_a_pod() {
         .expect("inspect");
     let config = inspect.config.unwrap_or_default();
     let labels = config.labels.unwrap_or_default();
-    assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
+    assert_eq!(
+        labels.get(LABEL_MACHINE_ID).map(String::as_str),
+        Some(machine_id.as_str())
+    );
     assert_eq!(labels.get(LABEL_GENERATION).map(String::as_str), Some("1"));
     let env = config.env.unwrap_or_default();
     assert!(env.contains(&"GREETING=hello = world\n".to_string()));

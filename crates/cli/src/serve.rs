@@ -113,7 +113,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             core.execute(Command::RegisterMachine { machine })
                 .await
                 .context("cannot register this host's machine")?;
-            let runtime = DockerRuntime::connect()
+            let runtime = DockerRuntime::connect(machine_id.clone())
                 .await
                 .context("cannot reach the Docker Engine")?;
             let mut config = AgentConfig::new(machine_id, args.advertise_ip.clone());

@@ -27,12 +27,14 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use chrono::{DateTime, Datelike, Utc};
 use podyard_core::pod::PortProtocol;
-use podyard_core::{ContainerSpec, PodId};
+use podyard_core::{ContainerSpec, MachineId, PodId};
 use thiserror::Error;
 use tracing::debug;
 
-/// Marks every container and volume podyard owns.
-pub const LABEL_MANAGED: &str = "podyard.managed";
+/// The machine whose agent owns a container or volume. Each agent manages only its own, so
+/// that several agents (or test servers) can share one engine without touching each
+/// other's pods.
+pub const LABEL_MACHINE_ID: &str = "podyard.machine-id";
 /// The pod a container or volume belongs to.
 pub const LABEL_POD_ID: &str = "podyard.pod-id";
 /// The start (generation) of the pod a container runs.
@@ -228,18 +230,20 @@ pub enum InspectImageError {
 #[derive(Clone, Debug)]
 pub struct DockerRuntime {
     docker: Docker,
+    machine_id: MachineId,
 }
 
 impl DockerRuntime {
     /// Connects through `DOCKER_HOST` or the local socket and agrees on an API version, so
     /// that older engines (and Podman) are spoken to in a version they understand.
-    pub async fn connect() -> Result<Self, ConnectDockerError> {
+    /// The runtime sees and labels only the containers and volumes of `machine_id`.
+    pub async fn connect(machine_id: MachineId) -> Result<Self, ConnectDockerError> {
         let docker = Docker::connect_with_defaults().map_err(ConnectDockerError::Client)?;
         let docker = docker
             .negotiate_version()
             .await
             .map_err(ConnectDockerError::Unreachable)?;
-        Ok(Self { docker })
+        Ok(Self { docker, machine_id })
     }
 
     /// The underlying client, for what this type does not wrap (tests, diagnostics).
@@ -250,7 +254,7 @@ impl DockerRuntime {
     /// All containers podyard created on this host, running or not. Containers whose labels
     /// cannot be read (edited by hand) are left out.
     pub async fn list_containers(&self) -> Result<Vec<PodContainer>, ListContainersError> {
-        let filters = managed_filter();
+        let filters = managed_filter(&self.machine_id);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)
@@ -326,7 +330,7 @@ impl DockerRuntime {
         ports: &[BoundPort],
     ) -> Result<(), StartContainerError> {
         let options = CreateContainerOptionsBuilder::new().name(name).build();
-        let body = container_body(spec, volume, ports);
+        let body = container_body(&self.machine_id, spec, volume, ports);
         match self.docker.create_container(Some(options), body).await {
             Ok(_) => Ok(()),
             Err(e) if status_code(&e) == Some(409) => {
@@ -399,7 +403,7 @@ impl DockerRuntime {
 
     /// All volumes podyard created on this host.
     pub async fn list_volumes(&self) -> Result<Vec<PodVolume>, ListVolumesError> {
-        let filters = managed_filter();
+        let filters = managed_filter(&self.machine_id);
         let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
         let response = self
             .docker
@@ -421,7 +425,7 @@ impl DockerRuntime {
     pub async fn create_volume(&self, pod_id: &PodId, name: &str) -> Result<(), CreateVolumeError> {
         let request = VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(labels(pod_id, None)),
+            labels: Some(labels(&self.machine_id, pod_id, None)),
             ..Default::default()
         };
         match self.docker.create_volume(request).await {
@@ -465,8 +469,8 @@ impl DockerRuntime {
     }
 }
 
-fn managed_filter() -> HashMap<&'static str, Vec<String>> {
-    HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])])
+fn managed_filter(machine_id: &MachineId) -> HashMap<&'static str, Vec<String>> {
+    HashMap::from([("label", vec![format!("{LABEL_MACHINE_ID}={machine_id}")])])
 }
 
 fn status_code(error: &DockerError) -> Option<u16> {
@@ -483,9 +487,13 @@ fn whole_seconds(grace: Duration) -> i32 {
     i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
-fn labels(pod_id: &PodId, generation: Option<u64>) -> HashMap<String, String> {
+fn labels(
+    machine_id: &MachineId,
+    pod_id: &PodId,
+    generation: Option<u64>,
+) -> HashMap<String, String> {
     let mut labels = HashMap::from([
-        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_MACHINE_ID.to_string(), machine_id.to_string()),
         (LABEL_POD_ID.to_string(), pod_id.to_string()),
     ]);
     if let Some(generation) = generation {
@@ -496,6 +504,7 @@ fn labels(pod_id: &PodId, generation: Option<u64>) -> HashMap<String, String> {
 
 /// The Docker create request for one start of a pod.
 fn container_body(
+    machine_id: &MachineId,
     spec: &ContainerSpec,
     volume: Option<&str>,
     ports: &[BoundPort],
@@ -505,7 +514,7 @@ fn container_body(
         // Cmd only: the image's entrypoint, if any, still runs and receives it.
         cmd: spec.command.clone().filter(|command| !command.is_empty()),
         env: Some(container_env(spec)),
-        labels: Some(labels(&spec.pod_id, Some(spec.generation))),
+        labels: Some(labels(machine_id, &spec.pod_id, Some(spec.generation))),
         exposed_ports: Some(ports.iter().map(BoundPort::docker_key).collect()),
         host_config: Some(host_config(spec, volume, ports)),
         ..Default::default()
@@ -748,14 +757,14 @@ mod tests {
             port(8888, Transport::Tcp, 40001),
             port(53, Transport::Udp, 40002),
         ];
-        let body = container_body(&spec(), Some("vol-x"), &ports);
+        let body = container_body(&MachineId::new("m1"), &spec(), Some("vol-x"), &ports);
         let labels = body.labels.unwrap_or_default();
         assert_eq!(
             labels.get(LABEL_POD_ID).map(String::as_str),
             Some("abcdefghijklmn")
         );
         assert_eq!(labels.get(LABEL_GENERATION).map(String::as_str), Some("3"));
-        assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
+        assert_eq!(labels.get(LABEL_MACHINE_ID).map(String::as_str), Some("m1"));
         assert_eq!(body.cmd, None);
 
         let host = body.host_config.unwrap_or_default();
@@ -787,7 +796,7 @@ mod tests {
             "-c".to_string(),
             "echo hi".to_string(),
         ]);
-        let body = container_body(&spec, None, &[]);
+        let body = container_body(&MachineId::new("m1"), &spec, None, &[]);
         assert_eq!(body.cmd, spec.command);
         assert_eq!(body.entrypoint, None);
         assert!(body

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use podyard_core::pod::{EnvVar, PortProtocol, PortSpec};
-use podyard_core::{ContainerSpec, PodId};
+use podyard_core::{ContainerSpec, MachineId, PodId};
 use podyard_runtime::docker::{container_name, LABEL_GENERATION, LABEL_POD_ID};
 use podyard_runtime::{
     BoundPort, ContainerStatus, DockerRuntime, PodVolume, StartContainerError, Transport,
@@ -30,7 +30,7 @@ impl Drop for Cleanup {
 }
 
 async fn runtime() -> DockerRuntime {
-    let docker = DockerRuntime::connect()
+    let docker = DockerRuntime::connect(MachineId::generate())
         .await
         .unwrap_or_else(|e| panic!("these tests need a local Docker engine: {e}"));
     let present = docker.has_image(TEST_IMAGE).await;

@@ -102,15 +102,14 @@ pub fn place(
 
     let filters = Filters::from_request(request);
     let mut bid_refusal = None;
-    let mut best: Option<(f64, u32, &Machine, Vec<u32>)> = None;
+    let mut bid_fits_somewhere = false;
+    let mut best: Option<(f64, u32, &Machine, Vec<u32>, f64)> = None;
     for machine in state.machines().filter(|m| filters.admits(m)) {
-        let free = state.free_gpus(machine);
-        if (free.len() as u32) < request.gpu_count {
-            continue;
-        }
         let Some(gpu_type) = catalog.get(&machine.gpu_type_id) else {
             continue;
         };
+        // The bid is judged before capacity: a bid below the floor is wrong whether or
+        // not GPUs are free, and saying so beats a capacity error the client retries.
         let price = match request.bid_per_gpu {
             Some(bid) => match check_bid(gpu_type, machine.secure_cloud, bid) {
                 Ok(()) => bid,
@@ -121,36 +120,33 @@ pub fn place(
             },
             None => gpu_type.on_demand_price(machine.secure_cloud),
         };
+        bid_fits_somewhere = true;
+        let free = state.free_gpus(machine);
+        if (free.len() as u32) < request.gpu_count {
+            continue;
+        }
         let cost = round_cents(price * f64::from(request.gpu_count));
         let used = state.used_gpu_count(&machine.id);
         let better = best
             .as_ref()
-            .is_none_or(|(best_cost, best_used, best_m, _)| {
+            .is_none_or(|(best_cost, best_used, best_m, _, _)| {
                 (cost, std::cmp::Reverse(used), &machine.id)
                     < (*best_cost, std::cmp::Reverse(*best_used), &best_m.id)
             });
         if better {
             let gpus = free[..request.gpu_count as usize].to_vec();
-            best = Some((cost, used, machine, gpus));
+            best = Some((cost, used, machine, gpus, price));
         }
     }
 
     match (best, bid_refusal) {
-        (Some((_, _, machine, gpus)), _) => {
-            let gpu_type = catalog
-                .get(&machine.gpu_type_id)
-                .ok_or(CommandError::NoCapacity)?;
-            let price_per_gpu = request
-                .bid_per_gpu
-                .unwrap_or_else(|| gpu_type.on_demand_price(machine.secure_cloud));
-            Ok(Placement {
-                machine_id: machine.id.clone(),
-                gpus,
-                price_per_gpu,
-            })
-        }
-        (None, Some(refusal)) => Err(refusal),
-        (None, None) => Err(CommandError::NoCapacity),
+        (Some((_, _, machine, gpus, price_per_gpu)), _) => Ok(Placement {
+            machine_id: machine.id.clone(),
+            gpus,
+            price_per_gpu,
+        }),
+        (None, Some(refusal)) if !bid_fits_somewhere => Err(refusal),
+        (None, _) => Err(CommandError::NoCapacity),
     }
 }
 
