@@ -16,10 +16,14 @@ if [ "$built_rev" = "$REV" ]; then
     exit 0
 fi
 
-if [ ! -x /bin/busybox ]; then
+# The image is FROM scratch, so it needs the statically linked busybox, not Debian's
+# dynamically linked `busybox` package.
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
     echo "installing busybox-static" >&2
-    apt-get update
-    apt-get install -y busybox-static
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y busybox-static
 fi
 if ! /bin/busybox --list | grep -qx sh; then
     echo "/bin/busybox lacks sh; install Debian's busybox-static" >&2
