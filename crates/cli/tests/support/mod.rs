@@ -340,15 +340,6 @@ fn docker_cleanup(pod: &str) {
     let _ = Command::new("sh").arg("-c").arg(script).status();
 }
 
-/// Serializes the tests of one test binary that start servers. Every server's agent takes
-/// all podyard containers on the Docker engine for its own and removes those it does not
-/// know, so two servers at once stop each other's pods. Take it before `Server::start`
-/// and keep the guard alive past the server (declare it first).
-pub async fn one_server_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
-}
-
 /// A cheap handle on a server's GraphQL endpoint that a spawned task can own and that
 /// survives the server being killed.
 #[derive(Clone)]
@@ -423,5 +414,48 @@ pub fn container_details(pod: &str) -> Vec<ContainerInfo> {
                 running: fields.next()? == "running",
             })
         })
+        .collect()
+}
+
+impl Server {
+    /// Waits until the pod, as `key` sees it, reports a runtime: `wait_running` for a pod
+    /// of another user than the admin.
+    pub async fn wait_running_as(&self, key: &str, id: &str) -> Value {
+        let query =
+            format!("query Pod($id: String!) {{ pod(input: {{podId: $id}}) {{ {POD_FIELDS} }} }}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, body) = self.gql_as(key, &query, json!({"id": id})).await;
+            assert_eq!(status, 200, "{body}");
+            let pod = body["data"]["pod"].clone();
+            if !pod["runtime"].is_null() {
+                return pod;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pod {id} never ran: {body}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The environment of a container (running or not) as `KEY=VALUE` lines.
+pub fn container_env(container: &str) -> Vec<String> {
+    let format = "{{range .Config.Env}}{{println .}}{{end}}";
+    docker(&["inspect", "--format", format, container])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The pod ids of all containers (running or not) that the agent of `machine_id` made.
+pub fn pods_with_containers_on(machine_id: &str) -> Vec<String> {
+    let filter = format!("label=podyard.machine-id={machine_id}");
+    let format = "{{.Label \"podyard.pod-id\"}}";
+    docker(&["ps", "-a", "--filter", &filter, "--format", format])
+        .lines()
+        .map(str::to_string)
         .collect()
 }
