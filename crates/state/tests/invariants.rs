@@ -64,7 +64,7 @@ fn machine(index: usize) -> Machine {
         data_center_id: "DC-1".into(),
         location: "Here".into(),
         country_code: "XX".into(),
-        secure_cloud: index % 3 != 0,
+        secure_cloud: !index.is_multiple_of(3),
         public_ip: None,
         cuda_version: None,
     }
@@ -120,7 +120,7 @@ proptest! {
     ) {
         let catalog = Catalog::default();
         let mut state = State::default();
-        let mut apply = |state: &mut State, command| {
+        let apply = |state: &mut State, command| {
             let result = execute(state, &catalog, command, Utc::now());
             if let Ok((changes, _)) = &result {
                 for change in changes {
