@@ -24,6 +24,8 @@ pub(crate) struct FakeState {
     pub starts: Vec<ContainerSpec>,
     /// Names of removed containers.
     pub removed: Vec<String>,
+    /// Makes every container removal fail, as an engine in trouble would.
+    pub fail_removals: bool,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +51,7 @@ impl FakeRuntime {
             started_at: Some(Utc::now()),
             finished_at: None,
             ports: Vec::new(),
+            gpus: Vec::new(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Runtime for FakeRuntime {
             }
             let mut container = Self::running(&spec.pod_id, spec.generation);
             container.ports = ports.to_vec();
+            container.gpus = spec.gpus.iter().map(|g| g.uuid.clone()).collect();
             s.containers.retain(|c| c.name != container.name);
             s.containers.push(container.clone());
             Ok(container)
@@ -86,10 +90,20 @@ impl Runtime for FakeRuntime {
         _grace: Duration,
     ) -> Result<(), RemoveContainerError> {
         self.with(|s| {
+            if s.fail_removals {
+                return Err(RemoveContainerError::Stop {
+                    pod_id: container.pod_id.clone(),
+                    container: container.name.clone(),
+                    source: podyard_runtime::bollard::errors::Error::DockerResponseServerError {
+                        status_code: 500,
+                        message: "the engine is in trouble".to_string(),
+                    },
+                });
+            }
             s.containers.retain(|c| c.id != container.id);
             s.removed.push(container.name.clone());
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn list_volumes(&self) -> Result<Vec<PodVolume>, ListVolumesError> {

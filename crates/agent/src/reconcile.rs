@@ -4,8 +4,10 @@
 //! Expected flow of a pod's start (generation) on this host: absent → started → running →
 //! (exited on its own | stopped because it is no longer wanted). Guarantees:
 //! - a container runs only for the current generation of a pod that should run; any other
-//!   podyard container is stopped and removed before new ones start, so that two
-//!   containers never hold the same GPUs;
+//!   podyard container is stopped and removed before new ones start;
+//! - a container is never started on a GPU that another container still holds (one whose
+//!   removal failed, or a preempted pod's that is still stopping): the start waits for a
+//!   later pass, so two containers never hold one GPU;
 //! - an exited container is reported, never restarted: a new start comes as a new
 //!   generation from the control plane;
 //! - a start that failed is reported and not retried for the same generation, so a bad
@@ -95,7 +97,12 @@ impl<R: Runtime> Reconciler<R> {
             .partition(is_current);
 
         // Stale containers go first: they may hold GPUs or ports a new start needs.
-        stop_containers(&self.runtime, &stale, self.config.stop_grace).await;
+        let remaining = stop_containers(&self.runtime, &stale, self.config.stop_grace).await;
+        let held: Vec<(&PodId, &str)> = remaining
+            .into_iter()
+            .chain(current.iter())
+            .flat_map(|c| c.gpus.iter().map(move |g| (&c.pod_id, g.as_str())))
+            .collect();
         self.failures.retain(|pod_id, f| {
             wanted
                 .get(pod_id)
@@ -108,6 +115,11 @@ impl<R: Runtime> Reconciler<R> {
                 continue;
             };
             let existing = current.iter().find(|c| c.pod_id == spec.pod_id);
+            if existing.is_none() && holds_gpus_of(&held, spec) {
+                info!(pod_id = %spec.pod_id, "waiting for another container to free its GPUs");
+                observations.push(waiting(spec));
+                continue;
+            }
             let volume = assignment.volume.as_deref();
             observations.push(self.converge(spec, volume, existing).await);
         }
@@ -151,6 +163,20 @@ impl<R: Runtime> Reconciler<R> {
                 observation
             }
         }
+    }
+}
+
+/// Whether a container of another pod holds one of the GPUs `spec` needs.
+fn holds_gpus_of(held: &[(&PodId, &str)], spec: &ContainerSpec) -> bool {
+    held.iter()
+        .any(|(holder, uuid)| *holder != &spec.pod_id && spec.gpus.iter().any(|g| g.uuid == *uuid))
+}
+
+fn waiting(spec: &ContainerSpec) -> Observation {
+    Observation {
+        pod_id: spec.pod_id.clone(),
+        generation: spec.generation,
+        state: ContainerState::Starting,
     }
 }
 
@@ -354,6 +380,31 @@ mod tests {
             );
         }
         assert!(r.runtime().with(|s| s.starts.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_start_waits_while_another_container_still_holds_its_gpus() {
+        let holder = pod(9);
+        let waiter = pod(10);
+        let runtime = FakeRuntime::default();
+        let mut stuck = FakeRuntime::running(&holder, 1);
+        stuck.gpus = vec!["GPU-emulated-m-0".to_string()];
+        runtime.with(|s| {
+            s.containers.push(stuck);
+            s.fail_removals = true;
+        });
+        let mut r = reconciler(runtime);
+
+        let observations = pass(&mut r, &[running(spec(&waiter, 1))]).await;
+        assert_eq!(observations[0].state, ContainerState::Starting);
+        assert!(r.runtime().with(|s| s.starts.is_empty()));
+
+        r.runtime().with(|s| s.fail_removals = false);
+        let observations = pass(&mut r, &[running(spec(&waiter, 1))]).await;
+        assert!(matches!(
+            observations[0].state,
+            ContainerState::Running { .. }
+        ));
     }
 
     #[tokio::test]

@@ -39,6 +39,9 @@ pub const LABEL_MACHINE_ID: &str = "podyard.machine-id";
 pub const LABEL_POD_ID: &str = "podyard.pod-id";
 /// The start (generation) of the pod a container runs.
 pub const LABEL_GENERATION: &str = "podyard.generation";
+/// The UUIDs of the GPUs a container holds, comma-separated. The agent reads it back so
+/// that it never starts a container on GPUs another container still holds.
+pub const LABEL_GPUS: &str = "podyard.gpus";
 
 /// The deterministic name of the container of one start of a pod.
 pub fn container_name(pod_id: &PodId, generation: u64) -> String {
@@ -107,6 +110,8 @@ pub struct PodContainer {
     pub finished_at: Option<DateTime<Utc>>,
     /// Published ports, sorted; empty unless the container runs.
     pub ports: Vec<BoundPort>,
+    /// UUIDs of the GPUs the container was given.
+    pub gpus: Vec<String>,
 }
 
 /// A named volume podyard created for a pod.
@@ -502,6 +507,14 @@ fn labels(
     labels
 }
 
+/// Labels of the container of one start of a pod.
+fn container_labels(machine_id: &MachineId, spec: &ContainerSpec) -> HashMap<String, String> {
+    let mut labels = labels(machine_id, &spec.pod_id, Some(spec.generation));
+    let gpus: Vec<&str> = spec.gpus.iter().map(|g| g.uuid.as_str()).collect();
+    labels.insert(LABEL_GPUS.to_string(), gpus.join(","));
+    labels
+}
+
 /// The Docker create request for one start of a pod.
 fn container_body(
     machine_id: &MachineId,
@@ -514,7 +527,7 @@ fn container_body(
         // Cmd only: the image's entrypoint, if any, still runs and receives it.
         cmd: spec.command.clone().filter(|command| !command.is_empty()),
         env: Some(container_env(spec)),
-        labels: Some(labels(machine_id, &spec.pod_id, Some(spec.generation))),
+        labels: Some(container_labels(machine_id, spec)),
         exposed_ports: Some(ports.iter().map(BoundPort::docker_key).collect()),
         host_config: Some(host_config(spec, volume, ports)),
         ..Default::default()
@@ -595,6 +608,15 @@ fn pod_container(response: ContainerInspectResponse) -> Option<PodContainer> {
     let labels = response.config.as_ref()?.labels.as_ref()?;
     let pod_id = PodId::new(labels.get(LABEL_POD_ID)?.clone());
     let generation = labels.get(LABEL_GENERATION)?.parse().ok()?;
+    let gpus = labels
+        .get(LABEL_GPUS)
+        .map(|list| {
+            list.split(',')
+                .filter(|uuid| !uuid.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let state = response.state.unwrap_or_default();
     let ports = response
         .network_settings
@@ -611,6 +633,7 @@ fn pod_container(response: ContainerInspectResponse) -> Option<PodContainer> {
         started_at: docker_time(state.started_at.as_deref()),
         finished_at: docker_time(state.finished_at.as_deref()),
         ports,
+        gpus,
     })
 }
 
