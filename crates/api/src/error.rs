@@ -31,7 +31,7 @@ pub fn command_error(refusal: CommandError) -> async_graphql::Error {
             code::POD_NOT_FOUND
         }
         CommandError::HostGpusBusy { .. } => code::HOST_GPUS_BUSY,
-        CommandError::NoCapacity => code::NO_CAPACITY,
+        CommandError::NoCapacity { .. } => code::NO_CAPACITY,
         CommandError::SpotResumedOnDemand { .. } | CommandError::OnDemandResumedAsSpot { .. } => {
             code::WRONG_POD_TYPE
         }
@@ -49,7 +49,41 @@ pub fn command_error(refusal: CommandError) -> async_graphql::Error {
                 .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR));
         }
     };
-    async_graphql::Error::new(refusal.to_string()).extend_with(|_, e| e.set("code", code))
+    let detail = detail(&refusal);
+    async_graphql::Error::new(refusal.to_string()).extend_with(|_, e| {
+        e.set("code", code);
+        if let Some((key, value)) = detail {
+            e.set(key, value);
+        }
+    })
+}
+
+/// Why a start got no GPUs, beyond the message clients match on: for a create, each
+/// machine considered and what ruled it out; for a resume, what holds the host's GPUs.
+fn detail(refusal: &CommandError) -> Option<(&'static str, async_graphql::Value)> {
+    use async_graphql::Value;
+    match refusal {
+        CommandError::NoCapacity { considered } => {
+            let list = considered
+                .iter()
+                .map(|verdict| {
+                    let mut entry = async_graphql::indexmap::IndexMap::new();
+                    entry.insert(
+                        async_graphql::Name::new("machineId"),
+                        Value::from(verdict.machine_id.as_str()),
+                    );
+                    entry.insert(
+                        async_graphql::Name::new("reason"),
+                        Value::from(verdict.reason.as_str()),
+                    );
+                    Value::Object(entry)
+                })
+                .collect();
+            Some(("considered", Value::List(list)))
+        }
+        CommandError::HostGpusBusy { reason, .. } => Some(("reason", Value::from(reason.as_str()))),
+        _ => None,
+    }
 }
 
 /// A request the API itself refuses before any command is made.

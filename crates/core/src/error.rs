@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::ids::PodId;
+use crate::ids::{MachineId, PodId};
 
 #[derive(Debug, Error)]
 pub enum CommandError {
@@ -21,6 +21,8 @@ pub enum CommandError {
         pod_id: PodId,
         requested: u32,
         free: u32,
+        /// What holds the GPUs, for the API's error extensions and the log.
+        reason: String,
     },
 
     /// (compat) Clients retry on this message, so it means "transient" only.
@@ -28,7 +30,10 @@ pub enum CommandError {
         "There are no longer any instances available with the requested specifications. \
          Please refresh and try again."
     )]
-    NoCapacity,
+    NoCapacity {
+        /// Every machine considered and what ruled it out.
+        considered: Vec<MachineVerdict>,
+    },
 
     /// (compat)
     #[error("Cannot resume a spot pod as an on demand pod.")]
@@ -82,6 +87,22 @@ pub enum CommandError {
 
     #[error("the state core has stopped")]
     Stopped,
+}
+
+/// What ruled one machine out of a placement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineVerdict {
+    pub machine_id: MachineId,
+    pub reason: String,
+}
+
+impl MachineVerdict {
+    pub fn new(machine: &crate::Machine, reason: impl Into<String>) -> Self {
+        Self {
+            machine_id: machine.id.clone(),
+            reason: reason.into(),
+        }
+    }
 }
 
 fn did_you_mean(close: &[String]) -> String {

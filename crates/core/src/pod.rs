@@ -54,6 +54,7 @@ pub struct StatusChange {
 impl StatusChange {
     pub const RENTED: &'static str = "Rented by User";
     pub const EXITED: &'static str = "Exited by user";
+    pub const OUTBID: &'static str = "Outbid";
 
     pub fn new(event: &str, at: DateTime<Utc>) -> Self {
         Self {
@@ -236,6 +237,38 @@ pub struct Pod {
     /// Bumped at every start; the agent labels containers with it so that a container of an
     /// earlier start is never mistaken for the current one.
     pub generation: u64,
+    /// Why the pod was last preempted; cleared when it starts again.
+    #[serde(default)]
+    pub preemption: Option<Preemption>,
+}
+
+/// What displaced a spot pod.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preemption {
+    pub at: DateTime<Utc>,
+    /// The preempted pod's bid per GPU-hour.
+    pub bid: f64,
+    /// The bid per GPU-hour that displaced it; `None` when an on-demand pod did.
+    pub by_bid: Option<f64>,
+}
+
+impl fmt::Display for Preemption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.by_bid {
+            Some(by) => write!(
+                f,
+                "outbid: a spot bid of ${by}/GPU/hr needed the GPUs held at this pod's bid of \
+                 ${}/GPU/hr",
+                self.bid
+            ),
+            None => write!(
+                f,
+                "preempted: an on-demand pod needed the GPUs held at this pod's bid of \
+                 ${}/GPU/hr; spot pods never keep GPUs from on-demand pods",
+                self.bid
+            ),
+        }
+    }
 }
 
 impl Pod {

@@ -4,14 +4,17 @@
 
 use chrono::{DateTime, Utc};
 use podyard_core::command::CreatePod;
-use podyard_core::pod::{validate_env, StatusChange};
+use podyard_core::pod::{validate_env, Preemption, StatusChange};
 use podyard_core::user::{generate_key, generate_password, hash_key};
 use podyard_core::{
     ApiKey, Catalog, Change, Command, CommandError, DesiredStatus, EnvVarExt, KeyAccess, Machine,
     MachineId, Observation, Outcome, Pod, PodId, PodType, User, UserId,
 };
 
-use crate::scheduler::{check_bid, place};
+use tracing::{debug, info};
+
+use crate::market::{capture, Claim};
+use crate::scheduler::{busy_reason, check_bid, place};
 use crate::state::State;
 
 /// What an accepted command does.
@@ -63,7 +66,9 @@ fn create(
     let placement = place(state, catalog, &request)?;
     let machine = state
         .machine(&placement.machine_id)
-        .ok_or(CommandError::NoCapacity)?;
+        .ok_or(CommandError::NoCapacity {
+            considered: Vec::new(),
+        })?;
 
     // RunPod generates a Jupyter password when the user sets none, and shows it in `env`.
     request
@@ -102,8 +107,39 @@ fn create(
         created_at: now,
         last_started_at: Some(now),
         generation: 1,
+        preemption: None,
     };
-    Ok(put(pod))
+    let claim = Claim::from_pod(&pod);
+    Ok(with_preemptions(state, &placement.victims, claim, now, pod))
+}
+
+/// The decision of a start that takes GPUs from `victims`: each becomes EXITED with
+/// `Outbid`, keeping its volume, then the started pod is stored. The order matters to the
+/// state, which frees the victims' GPUs before they are allocated again.
+fn with_preemptions(
+    state: &State,
+    victims: &[PodId],
+    claim: Claim,
+    now: DateTime<Utc>,
+    started: Pod,
+) -> Decision {
+    let mut changes = Vec::with_capacity(victims.len() + 1);
+    for victim in victims.iter().filter_map(|id| state.pod(id)) {
+        let mut victim = victim.clone();
+        info!(pod_id = %victim.id, machine_id = %victim.machine_id, bid = victim.price_per_gpu,
+            by_pod = %started.id, by_bid = ?claim.bid(), "spot pod preempted");
+        victim.preemption = Some(Preemption {
+            at: now,
+            bid: victim.price_per_gpu,
+            by_bid: claim.bid(),
+        });
+        victim.desired = DesiredStatus::Exited;
+        victim.gpus.clear();
+        victim.last_status_change = StatusChange::new(StatusChange::OUTBID, now);
+        changes.push(Change::PutPod(victim));
+    }
+    changes.push(Change::PutPod(started.clone()));
+    (changes, Outcome::Pod(Box::new(started)))
 }
 
 fn validate_create(request: &CreatePod) -> Result<(), CommandError> {
@@ -200,14 +236,8 @@ fn resume(
         .get(&machine.gpu_type_id)
         .map(|t| t.on_demand_price(machine.secure_cloud))
         .unwrap_or(pod.price_per_gpu);
-    start_on_own_machine(
-        state,
-        machine,
-        pod,
-        gpu_count.unwrap_or(pod.gpu_count),
-        price,
-        now,
-    )
+    let gpu_count = gpu_count.unwrap_or(pod.gpu_count);
+    start_on_own_machine(state, machine, pod, gpu_count, Claim::OnDemand, price, now)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -234,37 +264,43 @@ fn bid_resume(
     if let Some(gpu_type) = catalog.get(&machine.gpu_type_id) {
         check_bid(gpu_type, machine.secure_cloud, bid_per_gpu)?;
     }
-    start_on_own_machine(state, machine, pod, gpu_count, bid_per_gpu, now)
+    let claim = Claim::Spot { bid: bid_per_gpu };
+    start_on_own_machine(state, machine, pod, gpu_count, claim, bid_per_gpu, now)
 }
 
-/// Starts a stopped pod again on the machine that holds its volume.
+/// Starts a stopped pod again on the machine that holds its volume, preempting the spot
+/// pods that `claim` outbids if free GPUs are not enough.
 fn start_on_own_machine(
     state: &State,
     machine: &Machine,
     pod: &Pod,
     gpu_count: u32,
+    claim: Claim,
     price_per_gpu: f64,
     now: DateTime<Utc>,
 ) -> Result<Decision, CommandError> {
-    let free = state.free_gpus(machine);
-    if (free.len() as u32) < gpu_count {
+    let Some(capture) = capture(state, machine, claim, gpu_count, Some(&pod.id)) else {
+        let reason = busy_reason(state, machine, claim, gpu_count);
+        debug!(pod_id = %pod.id, %reason, "resume refused");
         return Err(CommandError::HostGpusBusy {
             pod_id: pod.id.clone(),
             requested: gpu_count,
-            free: free.len() as u32,
+            free: state.free_gpus(machine).len() as u32,
+            reason,
         });
-    }
+    };
     let mut pod = pod.clone();
     pod.desired = DesiredStatus::Running;
     pod.gpu_count = gpu_count;
-    pod.gpus = free[..gpu_count as usize].to_vec();
+    pod.gpus = capture.gpus;
     pod.vcpu_count = machine.vcpus_for(gpu_count);
     pod.memory_in_gb = machine.memory_for(gpu_count);
     pod.price_per_gpu = price_per_gpu;
     pod.generation += 1;
     pod.last_started_at = Some(now);
     pod.last_status_change = StatusChange::new(StatusChange::RENTED, now);
-    Ok(put(pod))
+    pod.preemption = None;
+    Ok(with_preemptions(state, &capture.victims, claim, now, pod))
 }
 
 fn terminate(state: &State, owner: &UserId, pod_id: &PodId) -> Result<Decision, CommandError> {
@@ -296,6 +332,7 @@ fn pod_machine<'s>(state: &'s State, pod: &Pod) -> Result<&'s Machine, CommandEr
             pod_id: pod.id.clone(),
             requested: pod.gpu_count,
             free: 0,
+            reason: "the pod's machine is gone".to_string(),
         })
 }
 

@@ -5,6 +5,7 @@
 pub mod assign;
 mod core;
 pub mod execute;
+pub mod market;
 pub mod scheduler;
 pub mod state;
 pub mod stock;

@@ -129,8 +129,9 @@ impl State {
         self.pods.values().filter(move |p| &p.owner == owner)
     }
 
-    pub fn pods_on<'a>(&'a self, machine: &'a MachineId) -> impl Iterator<Item = &'a Pod> + 'a {
-        self.pods.values().filter(move |p| &p.machine_id == machine)
+    pub fn pods_on<'a>(&'a self, machine: &MachineId) -> impl Iterator<Item = &'a Pod> + 'a {
+        let machine = machine.clone();
+        self.pods.values().filter(move |p| p.machine_id == machine)
     }
 
     pub fn pods(&self) -> impl Iterator<Item = &Pod> {

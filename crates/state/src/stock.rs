@@ -3,22 +3,24 @@
 
 use podyard_core::GpuType;
 
+use crate::market::{minimum_bid, on_demand_available};
 use crate::scheduler::Filters;
 use crate::state::State;
 
 /// The figures of `lowestPrice` for one GPU type and one set of filters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stock {
-    /// Lowest bid per GPU that would get the GPUs now; `None` when no machine can.
+    /// Lowest bid per GPU that would get the GPUs now, displacing lower bids if needed;
+    /// `None` when no machine can give them to a spot pod.
     pub minimum_bid_price: Option<f64>,
     /// Lowest on-demand price per GPU among matching machines (the catalog's when none).
     pub uninterruptable_price: f64,
     pub stock_status: Option<StockStatus>,
     pub total_count: u32,
     pub rented_count: u32,
-    /// Most GPUs one pod could get now.
+    /// Most GPUs one on-demand pod could get now (spot pods yield to on-demand ones).
     pub max_unreserved_gpu_count: u32,
-    /// GPU counts a pod could get now.
+    /// GPU counts an on-demand pod could get now.
     pub available_gpu_counts: Vec<u32>,
     /// Smallest memory and vCPU share a pod of the requested size gets.
     pub min_memory: Option<u32>,
@@ -53,18 +55,22 @@ pub fn stock(state: &State, gpu_type: &GpuType, filters: &Filters) -> Stock {
     let mut pods_that_fit = 0;
     let mut lowest_price: Option<f64> = None;
     for machine in state.machines().filter(|m| filters.admits(m)) {
+        // What an on-demand create can get: everything not held by on-demand pods.
+        let available = on_demand_available(state, machine);
         let free = state.free_gpus(machine).len() as u32;
-        let secure = machine.secure_cloud;
         stock.total_count += machine.gpu_count();
         stock.rented_count += machine.gpu_count() - free;
-        lower(&mut lowest_price, gpu_type.on_demand_price(secure));
+        lower(
+            &mut lowest_price,
+            gpu_type.on_demand_price(machine.secure_cloud),
+        );
         stock.min_memory = min_of(stock.min_memory, machine.memory_for(count));
         stock.min_vcpu = min_of(stock.min_vcpu, machine.vcpus_for(count));
-        if free >= count {
-            pods_that_fit += free / count;
-            lower(&mut stock.minimum_bid_price, gpu_type.spot_floor(secure));
+        pods_that_fit += available / count;
+        stock.max_unreserved_gpu_count = stock.max_unreserved_gpu_count.max(available);
+        if let Some(bid) = minimum_bid(state, machine, gpu_type, count, None) {
+            lower(&mut stock.minimum_bid_price, bid);
         }
-        stock.max_unreserved_gpu_count = stock.max_unreserved_gpu_count.max(free);
     }
     if let Some(price) = lowest_price {
         stock.uninterruptable_price = price;
