@@ -14,6 +14,9 @@ use proptest::prelude::*;
 
 const TYPES: [&str; 2] = ["NVIDIA GeForce RTX 4090", "NVIDIA H100 80GB HBM3"];
 
+/// Bids around the floors and on-demand prices of both types, some out of range.
+const BID_CENTS: [u32; 12] = [10, 17, 20, 25, 30, 33, 69, 150, 160, 175, 200, 299];
+
 #[derive(Clone, Debug)]
 enum Step {
     Create {
@@ -30,7 +33,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..2usize, 1..5u32, prop::option::of(0.1..3.0f64), 0..3u8).prop_map(
+        (0..2usize, 1..5u32, prop::option::of(Just(0.0)), 0..3u8).prop_map(
             |(gpu_type, gpu_count, bid, cloud)| Step::Create {
                 gpu_type,
                 gpu_count,
@@ -40,7 +43,12 @@ fn step() -> impl Strategy<Value = Step> {
         ),
         (0..20usize).prop_map(Step::Stop),
         (0..20usize, prop::option::of(0..4u32)).prop_map(|(i, n)| Step::Resume(i, n)),
-        (0..20usize, 0.1..3.0f64, 0..4u32).prop_map(|(i, b, n)| Step::BidResume(i, b, n)),
+        (
+            0..20usize,
+            prop::sample::select(BID_CENTS.to_vec()),
+            0..4u32
+        )
+            .prop_map(|(i, c, n)| Step::BidResume(i, f64::from(c) / 100.0, n)),
         (0..20usize).prop_map(Step::Terminate),
     ]
 }
@@ -111,12 +119,34 @@ fn command(step: &Step, owner: &UserId, pods: &[PodId]) -> Option<Command> {
     })
 }
 
+/// A bid: a whole-cent amount, or exactly the minimum the market reports at that moment.
+#[derive(Clone, Copy, Debug)]
+enum Bid {
+    Cents(u32),
+    ReportedMinimum,
+}
+
+fn cents(bid: Bid) -> Option<f64> {
+    match bid {
+        Bid::Cents(c) => Some(f64::from(c) / 100.0),
+        Bid::ReportedMinimum => None,
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn random_commands_never_double_allocate_and_stock_matches_placement(
-        steps in prop::collection::vec(step(), 1..60)
+    fn random_commands_keep_the_market_invariants(
+        steps in prop::collection::vec(step(), 1..80),
+        bids in prop::collection::vec(
+            // Few distinct amounts, so that equal bids meet often.
+            prop_oneof![
+                3 => prop::sample::select(BID_CENTS.to_vec()).prop_map(Bid::Cents),
+                1 => Just(Bid::ReportedMinimum),
+            ],
+            80,
+        ),
     ) {
         let catalog = Catalog::default();
         let mut state = State::default();
@@ -139,37 +169,99 @@ proptest! {
             apply(&mut state, Command::RegisterMachine { machine: machine(i) }).unwrap();
         }
         let mut pods: Vec<PodId> = Vec::new();
-        for step in &steps {
-            // What stock promises before the step is what a create can get.
-            if let Step::Create { gpu_type, gpu_count, bid: None, cloud: 0 } = step {
+        for (i, step) in steps.iter().enumerate() {
+            let mut step = step.clone();
+            let mut promise = None;
+
+            // What the market reports before a plain create is what the create gets.
+            if let Step::Create { gpu_type, gpu_count, bid, cloud } = &mut step {
                 let gpu_type_def = catalog.get(TYPES[*gpu_type]).unwrap();
                 let filters = Filters { gpu_count: *gpu_count, ..Filters::default() };
-                let promised = stock(&state, gpu_type_def, &filters).stock_status.is_some();
-                let command = command(step, &owner, &pods).unwrap();
-                let outcome = apply(&mut state, command);
-                prop_assert_eq!(promised, outcome.is_ok(), "{:?}", outcome);
-                if let Ok(Outcome::Pod(pod)) = outcome {
-                    pods.push(pod.id.clone());
+                let figures = stock(&state, gpu_type_def, &filters);
+                if bid.is_some() {
+                    *bid = cents(bids[i]).or(figures.minimum_bid_price).or(Some(1.0));
                 }
-            } else if let Some(command) = command(step, &owner, &pods) {
-                if let Ok(Outcome::Pod(pod)) = apply(&mut state, command) {
+                if *cloud == 0 {
+                    promise = Some(match bid {
+                        Some(_) => (figures.minimum_bid_price, *bid, true),
+                        None => (None, None, figures.stock_status.is_some()),
+                    });
+                }
+            }
+
+            let before: Vec<(PodId, bool, f64)> = state
+                .pods()
+                .filter(|p| p.is_running())
+                .map(|p| (p.id.clone(), p.is_spot(), p.price_per_gpu))
+                .collect();
+            let acted_on = match &step {
+                Step::Stop(i) | Step::Terminate(i) | Step::Resume(i, _)
+                | Step::BidResume(i, _, _) => pods.get(i % pods.len().max(1)).cloned(),
+                Step::Create { .. } => None,
+            };
+            let Some(command) = command(&step, &owner, &pods) else { continue };
+            let is_stop = matches!(step, Step::Stop(_) | Step::Terminate(_));
+            let outcome = apply(&mut state, command);
+
+            match promise {
+                Some((minimum, Some(bid), _)) => {
+                    if outcome.is_ok() {
+                        prop_assert!(minimum.is_some_and(|m| bid >= m - 1e-9),
+                            "bid {} got GPUs below the reported minimum {:?}", bid, minimum);
+                    }
+                    if minimum == Some(bid) {
+                        prop_assert!(outcome.is_ok(), "the reported minimum {} failed: {:?}",
+                            bid, outcome);
+                    }
+                }
+                Some((_, None, available)) => {
+                    prop_assert_eq!(available, outcome.is_ok(), "{:?}", outcome);
+                }
+                None => {}
+            }
+
+            let started = match &outcome {
+                Ok(Outcome::Pod(pod)) => {
                     if !pods.contains(&pod.id) {
                         pods.push(pod.id.clone());
                     }
+                    let stored = state.pod(&pod.id).unwrap();
+                    prop_assert_eq!(pod.cost_per_hr(), stored.cost_per_hr(),
+                        "the answer and the state disagree on cost");
+                    Some((**pod).clone())
+                }
+                _ => None,
+            };
+
+            // Every pod that stopped running without being asked was outbid, fairly.
+            for (id, was_spot, bid) in &before {
+                let now = state.pod(id);
+                let still_running = now.is_some_and(|p| p.is_running());
+                if still_running || (is_stop && acted_on.as_ref() == Some(id)) {
+                    continue;
+                }
+                prop_assert!(*was_spot, "on-demand pod {} was preempted", id);
+                let now = now.unwrap();
+                prop_assert_eq!(&now.last_status_change.event, "Outbid");
+                let winner = started.as_ref().expect("a preemption has a winner");
+                prop_assert_eq!(&winner.machine_id, &now.machine_id);
+                if let Some(winning_bid) = winner.bid_per_gpu() {
+                    prop_assert!(winning_bid > *bid, "{} displaced {}", winning_bid, bid);
                 }
             }
+
             prop_assert_eq!(state.check_invariants(), Ok(()));
             for pod in state.pods() {
-                let expected = if pod.is_running() {
+                let billed = if pod.is_running() {
                     podyard_core::pod::round_cents(pod.price_per_gpu * f64::from(pod.gpu_count))
                 } else {
                     0.0
                 };
-                prop_assert_eq!(pod.cost_per_hr(), expected);
+                prop_assert_eq!(pod.cost_per_hr(), billed);
                 if let Some(bid) = pod.bid_per_gpu() {
-                    let t = catalog.get(&state.machine(&pod.machine_id).unwrap().gpu_type_id)
-                        .unwrap();
-                    let secure = state.machine(&pod.machine_id).unwrap().secure_cloud;
+                    let machine = state.machine(&pod.machine_id).unwrap();
+                    let t = catalog.get(&machine.gpu_type_id).unwrap();
+                    let secure = machine.secure_cloud;
                     prop_assert!(bid >= t.spot_floor(secure) && bid < t.on_demand_price(secure));
                 }
             }
