@@ -186,3 +186,40 @@ fn a_bid_that_would_reach_the_on_demand_price_is_not_offered() {
         "an on-demand pod can still have it"
     );
 }
+
+/// The worked example of the README, step by step.
+#[test]
+fn the_readme_worked_example_holds() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 2, true)]);
+    let gpu_type = world.catalog.get(RTX_4090).unwrap().clone();
+    let one_gpu = Filters {
+        gpu_count: 1,
+        ..Filters::default()
+    };
+    let alice = world.create(spot_of(1, 0.25)).unwrap();
+    let bob = world.create(spot_of(1, 0.30)).unwrap();
+    assert_eq!(stock(&world.state, &gpu_type, &one_gpu).minimum_bid_price, Some(0.26));
+
+    let CommandError::NoCapacity { considered } = world.create(spot_of(1, 0.25)).unwrap_err()
+    else {
+        panic!("expected no capacity");
+    };
+    assert_eq!(
+        considered[0].reason,
+        "1 GPUs wanted: 0 free, 0 held by on-demand pods, 0 by spot bids below $0.25, \
+         2 by spot bids of $0.25 or more"
+    );
+
+    let carol = world.create(spot_of(1, 0.26)).unwrap();
+    assert_eq!(carol.gpus, alice.gpus);
+    assert_eq!(world.state.pod(&alice.id).unwrap().last_status_change.event, "Outbid");
+
+    world.create(on_demand(1)).unwrap();
+    assert!(!world.state.pod(&carol.id).unwrap().is_running());
+    assert!(world.state.pod(&bob.id).unwrap().is_running());
+
+    let machine = world.state.machine(&alice.machine_id).unwrap().clone();
+    let to_resume = minimum_bid(&world.state, &machine, &gpu_type, 1, Some(&alice.id));
+    assert_eq!(to_resume, Some(0.31));
+    assert!(world.bid_resume(&alice.id, 0.31, 1).unwrap().is_running());
+}
