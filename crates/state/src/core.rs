@@ -11,13 +11,14 @@
 
 use std::sync::{Arc, RwLock};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use podyard_core::{Catalog, Change, Command, CommandError, Outcome};
 use podyard_store::{LoadStateError, Store};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, error, info_span, warn};
+use tracing::{debug, error, info, info_span, warn};
 
 use crate::execute::execute;
 use crate::state::State;
@@ -62,6 +63,7 @@ impl StateCore {
         let (version_tx, version) = watch::channel(0);
         let catalog = Arc::new(catalog);
         let writer = Writer {
+            refusal_log: RateLimit::new(20, Duration::from_secs(10)),
             store,
             state,
             view: Arc::clone(&view),
@@ -109,6 +111,7 @@ impl StateCore {
 }
 
 struct Writer<S> {
+    refusal_log: RateLimit,
     store: S,
     state: State,
     view: Arc<RwLock<State>>,
@@ -147,7 +150,7 @@ impl<S: Store> Writer<S> {
                 outcome
             });
             if let Err(refusal) = &answer {
-                debug!(%refusal, "command refused");
+                self.log_refusal(refusal);
             }
             answers.push((reply, answer));
         }
@@ -168,6 +171,26 @@ impl<S: Store> Writer<S> {
         for (reply, answer) in answers {
             // A client that went away still had its command done; nothing to tell it.
             let _ = reply.send(answer);
+        }
+    }
+
+    /// Demand that could not be met is an operator's business, so it is logged at info with
+    /// the reasons; tenants can trigger it at will, so at most a burst per interval.
+    fn log_refusal(&mut self, refusal: &CommandError) {
+        let reasons = match refusal {
+            CommandError::NoCapacity { considered } => considered
+                .iter()
+                .map(|v| format!("{}: {}", v.machine_id, v.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            CommandError::HostGpusBusy { pod_id, reason, .. } => format!("{pod_id}: {reason}"),
+            _ => {
+                debug!(%refusal, "command refused");
+                return;
+            }
+        };
+        if let Some(suppressed) = self.refusal_log.admit(Instant::now()) {
+            info!(%refusal, %reasons, suppressed, "no GPUs for a start");
         }
     }
 
@@ -199,5 +222,59 @@ impl<S: Store> Writer<S> {
                 self.state = self.view.read().unwrap_or_else(|p| p.into_inner()).clone();
             }
         }
+    }
+}
+
+/// Admits at most `burst` events per `interval`, and counts those it turned away.
+struct RateLimit {
+    burst: u32,
+    interval: Duration,
+    window_start: Option<Instant>,
+    admitted: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(burst: u32, interval: Duration) -> Self {
+        Self {
+            burst,
+            interval,
+            window_start: None,
+            admitted: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` if the event may be logged, `n` being how many were dropped before it.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        let expired = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= self.interval);
+        if expired {
+            self.window_start = Some(now);
+            self.admitted = 0;
+        }
+        if self.admitted >= self.burst {
+            self.suppressed += 1;
+            return None;
+        }
+        self.admitted += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_admits_a_burst_per_interval_and_counts_the_rest() {
+        let mut limit = RateLimit::new(2, Duration::from_secs(10));
+        let start = Instant::now();
+        assert_eq!(limit.admit(start), Some(0));
+        assert_eq!(limit.admit(start), Some(0));
+        assert_eq!(limit.admit(start), None);
+        assert_eq!(limit.admit(start), None);
+        assert_eq!(limit.admit(start + Duration::from_secs(11)), Some(2));
     }
 }

@@ -198,7 +198,10 @@ fn the_readme_worked_example_holds() {
     };
     let alice = world.create(spot_of(1, 0.25)).unwrap();
     let bob = world.create(spot_of(1, 0.30)).unwrap();
-    assert_eq!(stock(&world.state, &gpu_type, &one_gpu).minimum_bid_price, Some(0.26));
+    assert_eq!(
+        stock(&world.state, &gpu_type, &one_gpu).minimum_bid_price,
+        Some(0.26)
+    );
 
     let CommandError::NoCapacity { considered } = world.create(spot_of(1, 0.25)).unwrap_err()
     else {
@@ -212,7 +215,10 @@ fn the_readme_worked_example_holds() {
 
     let carol = world.create(spot_of(1, 0.26)).unwrap();
     assert_eq!(carol.gpus, alice.gpus);
-    assert_eq!(world.state.pod(&alice.id).unwrap().last_status_change.event, "Outbid");
+    assert_eq!(
+        world.state.pod(&alice.id).unwrap().last_status_change.event,
+        "Outbid"
+    );
 
     world.create(on_demand(1)).unwrap();
     assert!(!world.state.pod(&carol.id).unwrap().is_running());
