@@ -101,6 +101,26 @@ impl GpuTypeView {
         f64::from(self.0.memory_in_gb)
     }
 
+    /// Not in podyard's catalog: always null.
+    async fn cuda_cores(&self) -> Option<i32> {
+        None
+    }
+
+    /// Price per GPU-hour of a one-week commitment. podyard has no term pricing: null.
+    async fn one_week_price(&self) -> Option<f64> {
+        None
+    }
+
+    /// Price per GPU-hour of a one-month commitment. podyard has no term pricing: null.
+    async fn one_month_price(&self) -> Option<f64> {
+        None
+    }
+
+    /// Price per GPU-hour of a three-month commitment. podyard has no term pricing: null.
+    async fn three_month_price(&self) -> Option<f64> {
+        None
+    }
+
     /// Most GPUs of this type one pod can have: the GPUs of the largest machine.
     async fn max_gpu_count(&self, ctx: &Context<'_>) -> u32 {
         api(ctx).core.read(|state| {

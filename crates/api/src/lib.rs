@@ -12,6 +12,7 @@ mod gpu_type;
 pub mod http;
 mod myself;
 mod pod;
+mod pod_input;
 mod scalars;
 mod schema;
 

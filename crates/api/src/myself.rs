@@ -1,10 +1,11 @@
 //! `myself`: the calling user and its pods.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, Object, SimpleObject};
 use podyard_core::pod::round_cents;
 use podyard_core::User;
 
 use crate::caller::{api, reader};
+use crate::data_center::DataCenter;
 use crate::pod::PodView;
 
 pub struct UserView(User);
@@ -21,6 +22,22 @@ impl UserView {
 
     async fn pub_key(&self) -> &str {
         &self.0.pub_key
+    }
+
+    /// RunPod's identity-provider id. podyard has no external identity provider: null.
+    async fn auth_id(&self) -> Option<String> {
+        None
+    }
+
+    /// Network volumes are not supported yet: always empty.
+    async fn network_volumes(&self) -> Vec<NetworkVolume> {
+        Vec::new()
+    }
+
+    /// Saved registry credentials are not supported yet (images are not pulled): always
+    /// empty.
+    async fn container_registry_creds(&self) -> Vec<ContainerRegistryCreds> {
+        Vec::new()
     }
 
     /// Prepaid balance. podyard keeps no balance, so this is null.
@@ -44,6 +61,23 @@ impl UserView {
                 .collect()
         })
     }
+}
+
+/// RunPod's network volume, for clients that list them; podyard has none yet.
+#[derive(SimpleObject)]
+pub struct NetworkVolume {
+    id: String,
+    name: String,
+    size: i32,
+    data_center_id: String,
+    data_center: Option<DataCenter>,
+}
+
+/// RunPod's saved registry credentials, for clients that list them; podyard has none.
+#[derive(SimpleObject)]
+pub struct ContainerRegistryCreds {
+    id: String,
+    name: String,
 }
 
 #[derive(Default)]

@@ -12,6 +12,7 @@ use podyard_state::State;
 
 use crate::caller::{api, reader, writer};
 use crate::error::{bad_input, command_error};
+use crate::pod_input::{cuda_versions, docker_command};
 use crate::scalars::Void;
 
 /// RunPod's `PodStatus`; podyard writes only RUNNING, EXITED and TERMINATED.
@@ -127,6 +128,22 @@ impl PodView {
 
     async fn docker_args(&self) -> &str {
         &self.pod.docker_args
+    }
+
+    /// RunPod's id of the pod's container. Not reported by podyard's agent: always null.
+    async fn docker_id(&self) -> Option<String> {
+        None
+    }
+
+    /// A legacy single-port field of RunPod's; `ports` and `runtime.ports` carry the
+    /// ports. Always null.
+    async fn port(&self) -> Option<i32> {
+        None
+    }
+
+    /// The pod's address inside an instant cluster; podyard has no clusters: always null.
+    async fn cluster_ip(&self) -> Option<String> {
+        None
     }
 
     /// `"KEY=VALUE"` strings.
@@ -420,6 +437,8 @@ pub struct PodSpecInput {
     network_volume_id: Option<String>,
     allowed_cuda_versions: Option<Vec<String>>,
     cuda_version: Option<String>,
+    /// Lowest CUDA version the machine may run; see [`cuda_versions`].
+    min_cuda_version: Option<String>,
     stop_after: Option<String>,
     terminate_after: Option<String>,
     deploy_cost: Option<f64>,
@@ -434,7 +453,13 @@ fn set(value: Option<String>) -> Option<String> {
 }
 
 impl PodSpecInput {
-    fn into_request(self, bid_per_gpu: Option<f64>) -> async_graphql::Result<CreatePod> {
+    /// The create command's request; `machine_cuda` lists the CUDA versions machines
+    /// report, for `minCudaVersion`.
+    fn into_request(
+        self,
+        bid_per_gpu: Option<f64>,
+        machine_cuda: &[String],
+    ) -> async_graphql::Result<CreatePod> {
         if let Some(template) = set(self.template_id) {
             return Err(bad_input(format!(
                 "templateId {template:?}: templates are not supported; give imageName instead"
@@ -464,8 +489,10 @@ impl PodSpecInput {
         }
         let ports = parse_ports(&self.ports.unwrap_or_default())
             .map_err(|reason| bad_input(format!("ports: {reason}")))?;
-        let mut cuda_versions = self.allowed_cuda_versions.unwrap_or_default();
-        cuda_versions.extend(set(self.cuda_version));
+        let mut allowed_cuda = self.allowed_cuda_versions.unwrap_or_default();
+        allowed_cuda.extend(set(self.cuda_version));
+        let cuda_versions = cuda_versions(allowed_cuda, set(self.min_cuda_version), machine_cuda)?;
+        let docker_args = docker_command(set(self.docker_args).unwrap_or_default())?;
         let defaults = CreatePod::new(image_name, String::new());
         Ok(CreatePod {
             name: self.name.unwrap_or_default(),
@@ -491,7 +518,7 @@ impl PodSpecInput {
                 .into_iter()
                 .map(|v| EnvVar::new(v.key, v.value))
                 .collect(),
-            docker_args: set(self.docker_args).unwrap_or_default(),
+            docker_args,
             min_vcpu_count: self.min_vcpu_count.unwrap_or(0),
             min_memory_in_gb: self.min_memory_in_gb.unwrap_or(0),
             support_public_ip: self.support_public_ip.unwrap_or(false),
@@ -561,7 +588,9 @@ impl PodMutation {
         input: Option<PodFindAndDeployOnDemandInput>,
     ) -> async_graphql::Result<Option<PodView>> {
         let owner = writer(ctx)?;
-        let request = required(input)?.spec.into_request(None)?;
+        let request = required(input)?
+            .spec
+            .into_request(None, &machine_cuda_versions(ctx))?;
         run_pod_command(
             ctx,
             Command::CreatePod {
@@ -582,7 +611,9 @@ impl PodMutation {
         let bid = input
             .bid_per_gpu
             .ok_or_else(|| bad_input("bidPerGpu: a spot pod needs a bid per GPU-hour"))?;
-        let request = input.spec.into_request(Some(bid))?;
+        let request = input
+            .spec
+            .into_request(Some(bid), &machine_cuda_versions(ctx))?;
         run_pod_command(
             ctx,
             Command::CreatePod {
@@ -666,6 +697,19 @@ impl PodMutation {
             .map_err(command_error)?;
         Ok(None)
     }
+}
+
+/// The CUDA versions the machines report, each once.
+fn machine_cuda_versions(ctx: &Context<'_>) -> Vec<String> {
+    api(ctx).core.read(|state| {
+        let mut versions: Vec<String> = state
+            .machines()
+            .filter_map(|m| m.cuda_version.clone())
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    })
 }
 
 async fn run_pod_command(
