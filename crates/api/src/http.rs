@@ -174,6 +174,7 @@ async fn graphql(api: Api, key: Option<String>, body: axum::body::Bytes) -> Resp
     let response = api.schema.execute(request.data(context)).await;
     let mut value = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
     let status = finish_errors(&mut value);
+    null_fields_of_resolver_errors(&mut value);
     if let Some(data) = value.get_mut("data") {
         integral_floats_as_integers(data);
     }
@@ -219,6 +220,30 @@ fn finish_errors(response: &mut Value) -> StatusCode {
         }
     }
     status
+}
+
+/// A mutation whose resolver fails leaves `data` null in async-graphql (it stops the
+/// serial execution); RunPod answers the failed field as `null` inside `data`, e.g.
+/// `{"data": {"podTerminate": null}, "errors": [...]}`, and clients read it so. Only
+/// answers whose every error comes from a resolver (has a path) are rewritten: a request
+/// refused before execution keeps `data` null.
+fn null_fields_of_resolver_errors(response: &mut Value) {
+    if !response.get("data").is_some_and(Value::is_null) {
+        return;
+    }
+    let Some(errors) = response.get("errors").and_then(Value::as_array) else {
+        return;
+    };
+    let mut fields = Map::new();
+    for error in errors {
+        let Some(Value::String(root)) = error.get("path").and_then(|p| p.get(0)) else {
+            return;
+        };
+        fields.insert(root.clone(), Value::Null);
+    }
+    if !fields.is_empty() {
+        response["data"] = Value::Object(fields);
+    }
 }
 
 /// Rewrites the validator's text for an unknown input field into RunPod's wording:
@@ -326,6 +351,18 @@ mod tests {
             "Field \"objectMounts\" is not defined by type \"PodResumeInput\"."
         );
         assert!(unknown_field_message("Unknown field \"x\" on type \"Query\".").is_none());
+    }
+
+    #[test]
+    fn a_failed_mutation_answers_its_field_as_null_inside_data() {
+        let mut failed = json!({"data": null, "errors": [
+            {"message": "pod not found to terminate", "path": ["podTerminate"]}]});
+        null_fields_of_resolver_errors(&mut failed);
+        assert_eq!(failed["data"], json!({"podTerminate": null}));
+
+        let mut refused = json!({"data": null, "errors": [{"message": "x", "path": []}]});
+        null_fields_of_resolver_errors(&mut refused);
+        assert!(refused["data"].is_null());
     }
 
     #[test]
