@@ -43,6 +43,8 @@ done
 scripts/build-test-image.sh
 cargo build -p podyard --locked
 export PODYARD_BIN="$PWD/target/debug/podyard"
+# Keeps the tree clean: no __pycache__ under compat/.
+export PYTHONDONTWRITEBYTECODE=1
 
 failed=()
 for suite in "${SUITES[@]}"; do
