@@ -109,6 +109,7 @@ impl<C: ControlPlane, R: Runtime> Agent<C, R> {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.control.changed() => {}
+                () = self.reconciler.stopped() => {}
                 () = tokio::time::sleep(tick) => {}
             }
         }

@@ -4,7 +4,8 @@
 //! Expected flow of a pod's start (generation) on this host: absent → started → running →
 //! (exited on its own | stopped because it is no longer wanted). Guarantees:
 //! - a container runs only for the current generation of a pod that should run; any other
-//!   podyard container is stopped and removed before new ones start;
+//!   podyard container is stopped and removed, in the background so that a stop's grace
+//!   period does not delay other pods;
 //! - a container is never started on a GPU that another container still holds (one whose
 //!   removal failed, or a preempted pod's that is still stopping): the start waits for a
 //!   later pass, so two containers never hold one GPU;
@@ -19,6 +20,7 @@
 //! tried once more.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use podyard_core::{Assignment, ContainerSpec, ContainerState, Observation, PodId};
@@ -29,7 +31,7 @@ use crate::observe::observe;
 use crate::remove::remove_orphan_volumes;
 use crate::runtime::Runtime;
 use crate::start::start_pod;
-use crate::stop::stop_containers;
+use crate::stop::Stopper;
 use crate::{error_chain, AgentConfig};
 
 /// A start that failed, remembered so that it is reported without being retried.
@@ -43,18 +45,33 @@ struct Failure {
 /// Drives one host's containers towards its assignments.
 pub struct Reconciler<R> {
     config: AgentConfig,
-    runtime: R,
+    runtime: Arc<R>,
     gpus: GpuSampler,
     failures: HashMap<PodId, Failure>,
+    stopper: Stopper,
 }
 
 impl<R: Runtime> Reconciler<R> {
     pub fn new(config: AgentConfig, runtime: R, gpus: GpuSampler) -> Self {
         Self {
             config,
-            runtime,
+            runtime: Arc::new(runtime),
             gpus,
             failures: HashMap::new(),
+            stopper: Stopper::default(),
+        }
+    }
+
+    /// Resolves when a container stop started by an earlier pass has ended: a start that
+    /// waited for its GPUs can go ahead.
+    pub async fn stopped(&self) {
+        self.stopper.stopped().await;
+    }
+
+    /// Waits until no container stop is in flight.
+    pub async fn settle(&self) {
+        while !self.stopper.idle() {
+            self.stopper.stopped().await;
         }
     }
 
@@ -96,12 +113,14 @@ impl<R: Runtime> Reconciler<R> {
             .into_iter()
             .partition(is_current);
 
-        // Stale containers go first: they may hold GPUs or ports a new start needs.
-        let remaining = stop_containers(&self.runtime, &stale, self.config.stop_grace).await;
-        let held: Vec<(&PodId, &str)> = remaining
-            .into_iter()
+        // Stale containers are stopped in the background. Until they are gone they still
+        // hold their GPUs: a start that needs one waits for a later pass.
+        self.stopper
+            .stop(&self.runtime, &stale, self.config.stop_grace);
+        let held: Vec<&str> = stale
+            .iter()
             .chain(current.iter())
-            .flat_map(|c| c.gpus.iter().map(move |g| (&c.pod_id, g.as_str())))
+            .flat_map(|c| c.gpus.iter().map(String::as_str))
             .collect();
         self.failures.retain(|pod_id, f| {
             wanted
@@ -124,7 +143,7 @@ impl<R: Runtime> Reconciler<R> {
             observations.push(self.converge(spec, volume, existing).await);
         }
 
-        remove_orphan_volumes(&self.runtime, assignments).await;
+        remove_orphan_volumes(self.runtime.as_ref(), assignments).await;
         Ok(observations)
     }
 
@@ -145,7 +164,7 @@ impl<R: Runtime> Reconciler<R> {
 
         let pod_id = &spec.pod_id;
         let generation = spec.generation;
-        match start_pod(&self.runtime, spec, volume).await {
+        match start_pod(self.runtime.as_ref(), spec, volume).await {
             Ok(container) => {
                 info!(%pod_id, generation, container = container.name, "pod started");
                 observe(spec, &container, ip, &self.gpus)
@@ -166,10 +185,11 @@ impl<R: Runtime> Reconciler<R> {
     }
 }
 
-/// Whether a container of another pod holds one of the GPUs `spec` needs.
-fn holds_gpus_of(held: &[(&PodId, &str)], spec: &ContainerSpec) -> bool {
+/// Whether another container (an older start of the same pod included) holds one of the
+/// GPUs `spec` needs.
+fn holds_gpus_of(held: &[&str], spec: &ContainerSpec) -> bool {
     held.iter()
-        .any(|(holder, uuid)| *holder != &spec.pod_id && spec.gpus.iter().any(|g| g.uuid == *uuid))
+        .any(|uuid| spec.gpus.iter().any(|g| g.uuid == *uuid))
 }
 
 fn waiting(spec: &ContainerSpec) -> Observation {
@@ -313,6 +333,7 @@ mod tests {
         let mut r = reconciler(runtime);
 
         let observations = pass(&mut r, &[running(spec(&pod_id, 2))]).await;
+        r.settle().await;
 
         assert_eq!(observations[0].generation, 2);
         let (removed, containers) = r
@@ -330,6 +351,7 @@ mod tests {
         pass(&mut r, &[running(spec(&pod_id, 1))]).await;
 
         let observations = pass(&mut r, &[stopped(&pod_id)]).await;
+        r.settle().await;
 
         assert!(observations.is_empty());
         let (containers, volumes) = r
@@ -399,12 +421,18 @@ mod tests {
         assert_eq!(observations[0].state, ContainerState::Starting);
         assert!(r.runtime().with(|s| s.starts.is_empty()));
 
+        r.settle().await;
         r.runtime().with(|s| s.fail_removals = false);
         let observations = pass(&mut r, &[running(spec(&waiter, 1))]).await;
-        assert!(matches!(
+        assert_eq!(
             observations[0].state,
-            ContainerState::Running { .. }
-        ));
+            ContainerState::Starting,
+            "still listed"
+        );
+        r.settle().await;
+        let observations = pass(&mut r, &[running(spec(&waiter, 1))]).await;
+        let state = &observations[0].state;
+        assert!(matches!(state, ContainerState::Running { .. }), "{state:?}");
     }
 
     #[tokio::test]
