@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub machine_id: MachineId,
     /// The address clients reach published ports on, reported in `runtime.ports`.
     pub advertised_ip: String,
+    /// Whether the operator declared that address public (`isIpPublic`).
+    pub ip_is_public: bool,
     pub stop_grace: Duration,
     pub tick: Duration,
 }
@@ -51,6 +53,7 @@ impl AgentConfig {
         Self {
             machine_id,
             advertised_ip: advertised_ip.into(),
+            ip_is_public: false,
             stop_grace: DEFAULT_STOP_GRACE,
             tick: DEFAULT_TICK,
         }

@@ -5,17 +5,23 @@ use chrono::Utc;
 use podyard_core::{ContainerSpec, ContainerState, GpuUse, Observation, PublishedPort};
 use podyard_runtime::{BoundPort, ContainerStatus, GpuSampler, PodContainer};
 
+/// Where clients reach the ports published on this host.
+pub(crate) struct Address<'a> {
+    pub ip: &'a str,
+    pub public: bool,
+}
+
 /// What a container of `spec` is doing, as the control plane wants to hear it.
 pub(crate) fn observe(
     spec: &ContainerSpec,
     container: &PodContainer,
-    advertised_ip: &str,
+    address: &Address,
     gpus: &GpuSampler,
 ) -> Observation {
     let state = match container.status {
         ContainerStatus::Running => ContainerState::Running {
             started_at: container.started_at.unwrap_or_else(Utc::now),
-            ports: published_ports(spec, &container.ports, advertised_ip),
+            ports: published_ports(spec, &container.ports, address),
             gpus: gpu_use(spec, gpus),
         },
         ContainerStatus::Exited { exit_code } => ContainerState::Exited {
@@ -33,7 +39,11 @@ pub(crate) fn observe(
 
 /// Published ports in the order of the spec, each with the protocol the user asked for
 /// (`http` and `tcp` share Docker's TCP).
-fn published_ports(spec: &ContainerSpec, bound: &[BoundPort], ip: &str) -> Vec<PublishedPort> {
+fn published_ports(
+    spec: &ContainerSpec,
+    bound: &[BoundPort],
+    address: &Address,
+) -> Vec<PublishedPort> {
     spec.ports
         .iter()
         .filter_map(|port| {
@@ -42,8 +52,8 @@ fn published_ports(spec: &ContainerSpec, bound: &[BoundPort], ip: &str) -> Vec<P
                 .iter()
                 .find(|b| b.container_port == port.port && b.transport == transport)?;
             Some(PublishedPort {
-                ip: ip.to_string(),
-                is_ip_public: false,
+                ip: address.ip.to_string(),
+                is_ip_public: address.public,
                 private_port: port.port,
                 public_port: host.host_port,
                 protocol: port.protocol.as_str().to_string(),

@@ -27,7 +27,7 @@ use podyard_core::{Assignment, ContainerSpec, ContainerState, Observation, PodId
 use podyard_runtime::{ContainerStatus, GpuSampler, ListContainersError, PodContainer};
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::observe::observe;
+use crate::observe::{observe, Address};
 use crate::remove::remove_orphan_volumes;
 use crate::runtime::Runtime;
 use crate::start::start_pod;
@@ -154,7 +154,10 @@ impl<R: Runtime> Reconciler<R> {
         volume: Option<&str>,
         existing: Option<&PodContainer>,
     ) -> Observation {
-        let ip = &self.config.advertised_ip;
+        let ip = &Address {
+            ip: &self.config.advertised_ip,
+            public: self.config.ip_is_public,
+        };
         if let Some(container) = existing.filter(|c| c.status != ContainerStatus::Created) {
             return observe(spec, container, ip, &self.gpus);
         }

@@ -15,7 +15,8 @@ pub struct GpuTypeFilter {
 }
 
 /// Filters of `lowestPrice`, the same that a create applies. Accepted but not acted on:
-/// `minDownload`, `minUpload`, `compliance`, `globalNetwork`, `includeAiApi`.
+/// `minDownload`, `minUpload`, `compliance`, `globalNetwork`, `includeAiApi`, and
+/// `supportPublicIp` (every machine publishes pod ports directly on its address).
 #[derive(InputObject)]
 pub struct GpuLowestPriceInput {
     gpu_count: u32,
@@ -52,7 +53,6 @@ impl GpuLowestPriceInput {
             min_vcpu_count: self.min_vcpu_count.unwrap_or(0),
             min_memory_in_gb: self.min_memory_in_gb.unwrap_or(0),
             min_disk_in_gb: self.min_disk.unwrap_or(0),
-            support_public_ip: self.support_public_ip.unwrap_or(false),
             cuda_versions: self.allowed_cuda_versions.unwrap_or_default(),
         }
     }

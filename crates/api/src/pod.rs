@@ -8,6 +8,7 @@ use podyard_core::{
     Catalog, CloudType, Command, ContainerState, EnvVar, Machine, Observation, Outcome, Pod, PodId,
     PodType,
 };
+use podyard_state::market::minimum_bid;
 use podyard_state::State;
 
 use crate::caller::{api, reader, writer};
@@ -73,14 +74,8 @@ fn lowest_bid_to_resume(
     if !pod.is_spot() || pod.is_running() {
         return None;
     }
-    // TODO: count the bids needed to displace running spot pods once preemption lands;
-    // until then a pod whose GPUs are taken cannot be resumed at any bid.
-    if (state.free_gpus(machine).len() as u32) < pod.gpu_count {
-        return None;
-    }
-    catalog
-        .get(&machine.gpu_type_id)
-        .map(|t| t.spot_floor(machine.secure_cloud))
+    let gpu_type = catalog.get(&machine.gpu_type_id)?;
+    minimum_bid(state, machine, gpu_type, pod.gpu_count, Some(&pod.id))
 }
 
 fn iso(at: DateTime<Utc>) -> String {
@@ -120,6 +115,12 @@ impl PodView {
     /// null while it is starting or running.
     async fn status_message(&self) -> Option<String> {
         self.observation.as_ref().and_then(Observation::problem)
+    }
+
+    /// podyard extension: why the pod was last preempted (the displacing bid, or an
+    /// on-demand pod); null once it runs again.
+    async fn preemption_reason(&self) -> Option<String> {
+        self.pod.preemption.as_ref().map(ToString::to_string)
     }
 
     async fn image_name(&self) -> &str {
@@ -395,7 +396,8 @@ pub struct EnvironmentVariableInput {
 
 /// Input of `podFindAndDeployOnDemand`. Accepted but not acted on: `startJupyter` (the
 /// image decides), `deployCost`, `minDownload`, `minUpload`, `minDisk` beyond the disk
-/// check, `volumeKey`, `containerRegistryAuthId`, `globalNetwork`.
+/// check, `volumeKey`, `containerRegistryAuthId`, `globalNetwork`, `supportPublicIp`
+/// (every machine publishes pod ports directly on its address).
 #[derive(InputObject)]
 pub struct PodFindAndDeployOnDemandInput {
     #[graphql(flatten)]

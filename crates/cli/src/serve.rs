@@ -45,10 +45,11 @@ pub struct ServeArgs {
     /// Offer this host in the community cloud instead of the secure cloud.
     #[arg(long)]
     pub community_cloud: bool,
-    /// Public IP address of this host, if it has one.
+    /// Public IP address of this host, if it has one: reported as the pods' public IP
+    /// (`RUNPOD_PUBLIC_IP`, `isIpPublic`) and as the address of their ports.
     #[arg(long)]
     pub public_ip: Option<String>,
-    /// Address reported to clients for published pod ports.
+    /// Address reported to clients for published pod ports when there is no public IP.
     #[arg(long, default_value = "127.0.0.1")]
     pub advertise_ip: String,
     /// Seconds between SIGTERM and SIGKILL when a pod's container is stopped.
@@ -116,7 +117,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let runtime = DockerRuntime::connect(machine_id.clone())
                 .await
                 .context("cannot reach the Docker Engine")?;
-            let mut config = AgentConfig::new(machine_id, args.advertise_ip.clone());
+            // Ports are published on the host itself: with a public IP, that is where
+            // clients reach them.
+            let address = args.public_ip.clone().unwrap_or(args.advertise_ip.clone());
+            let mut config = AgentConfig::new(machine_id, address);
+            config.ip_is_public = args.public_ip.is_some();
             config.stop_grace = Duration::from_secs(args.stop_grace_seconds);
             let agent = Agent::new(
                 config,

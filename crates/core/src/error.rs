@@ -8,7 +8,7 @@ use crate::ids::{MachineId, PodId};
 #[derive(Debug, Error)]
 pub enum CommandError {
     /// Unknown id or another tenant's pod: the two are indistinguishable on purpose.
-    #[error("pod {pod_id:?} not found")]
+    #[error("pod \"{pod_id}\" not found")]
     PodNotFound { pod_id: PodId },
 
     /// (compat)

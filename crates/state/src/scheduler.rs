@@ -27,7 +27,6 @@ pub struct Filters {
     pub min_vcpu_count: u32,
     pub min_memory_in_gb: u32,
     pub min_disk_in_gb: u32,
-    pub support_public_ip: bool,
     pub cuda_versions: Vec<String>,
 }
 
@@ -42,7 +41,6 @@ impl Filters {
             min_vcpu_count: request.min_vcpu_count,
             min_memory_in_gb: request.min_memory_in_gb,
             min_disk_in_gb: request.container_disk_in_gb + request.volume_in_gb,
-            support_public_ip: request.support_public_ip,
             cuda_versions: request.cuda_versions.clone(),
         }
     }
@@ -104,9 +102,6 @@ impl Filters {
         }
         if machine.disk_in_gb < self.min_disk_in_gb {
             return Some(format!("it has {} GB of disk", machine.disk_in_gb));
-        }
-        if self.support_public_ip && machine.public_ip.is_none() {
-            return Some("it has no public IP".to_string());
         }
         let cuda_ok = self.cuda_versions.is_empty()
             || machine
