@@ -7,8 +7,9 @@
 //!   podyard container is stopped and removed, in the background so that a stop's grace
 //!   period does not delay other pods;
 //! - a container is never started on a GPU that another container still holds (one whose
-//!   removal failed, or a preempted pod's that is still stopping): the start waits for a
-//!   later pass, so two containers never hold one GPU;
+//!   removal failed, or a preempted pod's that is still stopping), nor while an older
+//!   start of the same pod still holds its volume: the start waits for a later pass, so
+//!   two containers never hold one GPU or one volume;
 //! - an exited container is reported, never restarted: a new start comes as a new
 //!   generation from the control plane;
 //! - a start that failed is reported and not retried for the same generation, so a bad
@@ -134,8 +135,11 @@ impl<R: Runtime> Reconciler<R> {
                 continue;
             };
             let existing = current.iter().find(|c| c.pod_id == spec.pod_id);
-            if existing.is_none() && holds_gpus_of(&held, spec) {
-                info!(pod_id = %spec.pod_id, "waiting for another container to free its GPUs");
+            // An older start of the same pod still stopping holds its volume: two
+            // containers writing one volume could corrupt it.
+            let own_older = stale.iter().any(|c| c.pod_id == spec.pod_id);
+            if existing.is_none() && (own_older || holds_gpus_of(&held, spec)) {
+                info!(pod_id = %spec.pod_id, "waiting for another container to let go");
                 observations.push(waiting(spec));
                 continue;
             }
@@ -335,10 +339,16 @@ mod tests {
         runtime.with(|s| s.containers.push(FakeRuntime::running(&pod_id, 1)));
         let mut r = reconciler(runtime);
 
-        let observations = pass(&mut r, &[running(spec(&pod_id, 2))]).await;
+        let first = pass(&mut r, &[running(spec(&pod_id, 2))]).await;
+        assert_eq!(
+            first[0].state,
+            ContainerState::Starting,
+            "the old one still stops"
+        );
         r.settle().await;
+        let second = pass(&mut r, &[running(spec(&pod_id, 2))]).await;
 
-        assert_eq!(observations[0].generation, 2);
+        assert_eq!(second[0].generation, 2);
         let (removed, containers) = r
             .runtime()
             .with(|s| (s.removed.clone(), s.containers.clone()));
@@ -436,6 +446,25 @@ mod tests {
         let observations = pass(&mut r, &[running(spec(&waiter, 1))]).await;
         let state = &observations[0].state;
         assert!(matches!(state, ContainerState::Running { .. }), "{state:?}");
+    }
+
+    #[tokio::test]
+    async fn a_new_start_waits_while_an_older_start_of_the_pod_holds_its_volume() {
+        let pod_id = pod(11);
+        let runtime = FakeRuntime::default();
+        runtime.with(|s| {
+            s.containers.push(FakeRuntime::running(&pod_id, 1));
+            s.fail_removals = true;
+        });
+        let mut r = reconciler(runtime);
+        let mut without_gpus = spec(&pod_id, 2);
+        without_gpus.gpus.clear();
+
+        let observations = pass(&mut r, &[running(without_gpus)]).await;
+
+        assert_eq!(observations[0].state, ContainerState::Starting);
+        assert!(r.runtime().with(|s| s.starts.is_empty()));
+        r.settle().await;
     }
 
     #[tokio::test]

@@ -25,8 +25,9 @@ pub mod code {
 pub const INTERNAL_MESSAGE: &str = "internal server error; the operator can find the cause in \
      the server log";
 
-pub fn command_error(refusal: CommandError) -> async_graphql::Error {
-    let code = match &refusal {
+/// The stable code of a refusal; `None` for failures inside the server.
+pub fn code_of(refusal: &CommandError) -> Option<&'static str> {
+    Some(match refusal {
         CommandError::PodNotFound { .. } | CommandError::PodNotFoundToTerminate { .. } => {
             code::POD_NOT_FOUND
         }
@@ -42,12 +43,21 @@ pub fn command_error(refusal: CommandError) -> async_graphql::Error {
         | CommandError::InvalidInput { .. }
         | CommandError::UserNotFound => code::BAD_USER_INPUT,
         CommandError::UserExists { .. } => code::CONFLICT,
-        CommandError::Store(_) | CommandError::Stopped => {
-            error!(error = %refusal, source = ?std::error::Error::source(&refusal),
-                "command failed inside the server");
-            return async_graphql::Error::new(INTERNAL_MESSAGE)
-                .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR));
-        }
+        CommandError::Store(_) | CommandError::Stopped | CommandError::Bug { .. } => return None,
+    })
+}
+
+/// Logs a failure inside the server, once, and gives the text clients see for it.
+pub fn internal(refusal: &CommandError) -> &'static str {
+    error!(error = %refusal, source = ?std::error::Error::source(refusal),
+        "command failed inside the server");
+    INTERNAL_MESSAGE
+}
+
+pub fn command_error(refusal: CommandError) -> async_graphql::Error {
+    let Some(code) = code_of(&refusal) else {
+        return async_graphql::Error::new(internal(&refusal))
+            .extend_with(|_, e| e.set("code", code::INTERNAL_SERVER_ERROR));
     };
     let detail = detail(&refusal);
     async_graphql::Error::new(refusal.to_string()).extend_with(|_, e| {

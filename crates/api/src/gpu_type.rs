@@ -1,6 +1,7 @@
 //! The GPU catalog: `gpuTypes` with prices and live stock from `lowestPrice`.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use podyard_core::command::CreatePod;
 use podyard_core::{CloudType, GpuType};
 use podyard_state::scheduler::Filters;
 use podyard_state::stock::{stock, StockStatus};
@@ -52,7 +53,10 @@ impl GpuLowestPriceInput {
             country_code: set(self.country_code),
             min_vcpu_count: self.min_vcpu_count.unwrap_or(0),
             min_memory_in_gb: self.min_memory_in_gb.unwrap_or(0),
-            min_disk_in_gb: self.min_disk.unwrap_or(0),
+            // A create asks for its container disk (20 GB unless set) at least.
+            min_disk_in_gb: self
+                .min_disk
+                .unwrap_or(CreatePod::DEFAULT_CONTAINER_DISK_IN_GB),
             cuda_versions: self.allowed_cuda_versions.unwrap_or_default(),
         }
     }

@@ -17,11 +17,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use podyard_core::{Command, CommandError, KeyAccess, Outcome};
+use podyard_core::{Command, KeyAccess, Outcome};
 use podyard_state::StateCore;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tracing::{info, info_span, Instrument};
+use tracing::{error, info, info_span, Instrument};
 
 use crate::caller::{ApiContext, Caller};
 use crate::error::code;
@@ -190,13 +190,20 @@ fn finish_errors(response: &mut Value) -> StatusCode {
     let mut status = StatusCode::OK;
     for error in errors.iter_mut().filter_map(Value::as_object_mut) {
         let has_path = error.get("path").is_some_and(|p| !p.is_null());
+        // A value of the right GraphQL type but out of range (`gpuCount: -1` for an
+        // unsigned field) passes validation and fails when the resolver reads it: it is a
+        // wrong input all the same.
+        let bad_argument = error
+            .get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("Failed to parse \""));
         let extensions = error
             .entry("extensions")
             .or_insert_with(|| Value::Object(Map::new()));
         let code = match extensions.get("code").and_then(Value::as_str) {
             Some(code) => code.to_string(),
             // Errors without a path come from validation, before any resolver ran.
-            None if !has_path => code::GRAPHQL_VALIDATION_FAILED.to_string(),
+            None if !has_path || bad_argument => code::GRAPHQL_VALIDATION_FAILED.to_string(),
             None => code::INTERNAL_SERVER_ERROR.to_string(),
         };
         if let Some(ext) = extensions.as_object_mut() {
@@ -213,7 +220,7 @@ fn finish_errors(response: &mut Value) -> StatusCode {
         if code == code::UNAUTHENTICATED {
             status = StatusCode::UNAUTHORIZED;
         } else if code == code::GRAPHQL_VALIDATION_FAILED
-            && data_is_null
+            && (data_is_null || bad_argument)
             && status == StatusCode::OK
         {
             status = StatusCode::BAD_REQUEST;
@@ -327,14 +334,26 @@ async fn add_user(api: Api, key: Option<String>, body: axum::body::Bytes) -> Res
             info!(name = %body.name, read_only = body.read_only, "API key added");
             Json(json!({"name": body.name, "apiKey": key})).into_response()
         }
-        Ok(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "unexpected outcome", "X"),
-        Err(refusal) => {
-            let status = match refusal {
-                CommandError::Store(_) | CommandError::Stopped => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            error_response(status, &refusal.to_string(), code::BAD_USER_INPUT)
+        Ok(other) => {
+            error!(outcome = ?other, "adding a user answered something else");
+            let message = crate::error::INTERNAL_MESSAGE;
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                message,
+                code::INTERNAL_SERVER_ERROR,
+            )
         }
+        Err(refusal) => match crate::error::code_of(&refusal) {
+            Some(code) => error_response(StatusCode::BAD_REQUEST, &refusal.to_string(), code),
+            None => {
+                let message = crate::error::internal(&refusal);
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    message,
+                    code::INTERNAL_SERVER_ERROR,
+                )
+            }
+        },
     }
 }
 

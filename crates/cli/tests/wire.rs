@@ -249,6 +249,19 @@ async fn validation_errors_name_the_field_and_type_with_http_400() {
     assert!(message.contains("bidPerGpu"), "{message}");
     assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
 
+    for out_of_range in [
+        "gpuCount: -1",
+        "gpuCount: 5000000000",
+        "containerDiskInGb: -5",
+    ] {
+        let (message, code) = refused(&server, &create(out_of_range)).await;
+        assert!(message.contains("Int"), "{out_of_range}: {message}");
+        assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{out_of_range}");
+    }
+    let resume = r#"mutation { podResume(input: {podId: "x", gpuCount: -1}) { id } }"#;
+    let (_, code) = refused(&server, resume).await;
+    assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
+
     let (message, _) = refused(&server, "{ myself { nope } }").await;
     assert!(
         message.contains("nope") && message.contains("User"),

@@ -35,6 +35,8 @@ pub struct CreatePod {
 }
 
 impl CreatePod {
+    pub const DEFAULT_CONTAINER_DISK_IN_GB: u32 = 20;
+
     /// A request with the documented defaults for everything but the image and GPU type.
     pub fn new(image_name: impl Into<String>, gpu_type_id: impl Into<String>) -> Self {
         Self {
@@ -45,7 +47,7 @@ impl CreatePod {
             cloud_type: CloudType::All,
             data_center_id: None,
             country_code: None,
-            container_disk_in_gb: 20,
+            container_disk_in_gb: Self::DEFAULT_CONTAINER_DISK_IN_GB,
             volume_in_gb: 0,
             volume_mount_path: "/workspace".to_string(),
             ports: Vec::new(),

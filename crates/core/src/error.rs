@@ -39,7 +39,7 @@ pub enum CommandError {
     #[error("Cannot resume a spot pod as an on demand pod.")]
     SpotResumedOnDemand { pod_id: PodId },
 
-    #[error("Cannot resume an on demand pod as a spot pod.")]
+    #[error("cannot resume an on-demand pod as a spot pod; use podResume")]
     OnDemandResumedAsSpot { pod_id: PodId },
 
     #[error("unknown GPU type {id:?}{}", did_you_mean(.close))]
@@ -87,6 +87,11 @@ pub enum CommandError {
 
     #[error("the state core has stopped")]
     Stopped,
+
+    /// Deciding the command panicked: a bug. Nothing was changed, and the state core goes
+    /// on with the next command.
+    #[error("the server failed while deciding a {command} command")]
+    Bug { command: &'static str },
 }
 
 /// What ruled one machine out of a placement.

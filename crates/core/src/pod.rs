@@ -55,6 +55,7 @@ impl StatusChange {
     pub const RENTED: &'static str = "Rented by User";
     pub const EXITED: &'static str = "Exited by user";
     pub const OUTBID: &'static str = "Outbid";
+    pub const GPUS_GONE: &'static str = "Exited: the machine no longer has its GPUs";
 
     pub fn new(event: &str, at: DateTime<Utc>) -> Self {
         Self {
@@ -125,13 +126,39 @@ impl FromStr for PortSpec {
     }
 }
 
+/// Bounds on what one pod may ask for, so that no request makes the state core or the
+/// agent do unbounded work.
+pub mod limits {
+    pub const MAX_ENV_VARS: usize = 256;
+    pub const MAX_ENV_KEY_BYTES: usize = 256;
+    pub const MAX_ENV_VALUE_BYTES: usize = 32 * 1024;
+    pub const MAX_PORTS: usize = 64;
+    pub const MAX_NAME_BYTES: usize = 256;
+    pub const MAX_IMAGE_BYTES: usize = 1024;
+    pub const MAX_PATH_BYTES: usize = 1024;
+    pub const MAX_DOCKER_ARGS_BYTES: usize = 16 * 1024;
+    pub const MAX_DISK_GB: u32 = 1_000_000;
+    pub const MAX_GPU_TYPES: usize = 64;
+}
+
 /// Parses RunPod's one-string port list, `"8888/http,22/tcp"`; spaces around commas and an
 /// empty string (no ports) are accepted.
 pub fn parse_ports(s: &str) -> Result<Vec<PortSpec>, String> {
-    let mut ports: Vec<PortSpec> = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    let parts: Vec<&str> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() > limits::MAX_PORTS {
+        return Err(format!("at most {} ports", limits::MAX_PORTS));
+    }
+    let mut ports: Vec<PortSpec> = Vec::with_capacity(parts.len());
+    let mut seen = std::collections::HashSet::new();
+    for part in parts {
         let spec: PortSpec = part.parse()?;
-        if ports.iter().any(|p| p.port == spec.port) {
+        // http and tcp share the host's TCP port; udp is separate.
+        let udp = spec.protocol == PortProtocol::Udp;
+        if !seen.insert((spec.port, udp)) {
             return Err(format!("port {} is listed twice", spec.port));
         }
         ports.push(spec);
@@ -187,17 +214,34 @@ impl EnvVarExt for Vec<EnvVar> {
 /// Checks an env list: keys are non-empty, hold no `=` and no NUL, and are unique; values
 /// hold no NUL (the one byte a process environment cannot carry).
 pub fn validate_env(env: &[EnvVar]) -> Result<(), String> {
-    for (i, var) in env.iter().enumerate() {
+    if env.len() > limits::MAX_ENV_VARS {
+        return Err(format!("at most {} variables", limits::MAX_ENV_VARS));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(env.len());
+    for var in env {
         if var.key.is_empty() {
             return Err("env keys must not be empty".to_string());
+        }
+        if var.key.len() > limits::MAX_ENV_KEY_BYTES {
+            return Err(format!(
+                "env keys are at most {} bytes",
+                limits::MAX_ENV_KEY_BYTES
+            ));
         }
         if var.key.contains('=') || var.key.contains('\0') {
             return Err(format!("env key {:?} must not contain '=' or NUL", var.key));
         }
+        if var.value.len() > limits::MAX_ENV_VALUE_BYTES {
+            return Err(format!(
+                "env value of {:?} is over {} bytes",
+                var.key,
+                limits::MAX_ENV_VALUE_BYTES
+            ));
+        }
         if var.value.contains('\0') {
             return Err(format!("env value of {:?} must not contain NUL", var.key));
         }
-        if env[..i].iter().any(|other| other.key == var.key) {
+        if !seen.insert(var.key.as_str()) {
             return Err(format!("env key {:?} is given twice", var.key));
         }
     }
@@ -324,6 +368,11 @@ mod tests {
         assert!(parse_ports("0/tcp").is_err());
         assert!(parse_ports("22/sctp").unwrap_err().contains("sctp"));
         assert!(parse_ports("22/tcp,22/http").unwrap_err().contains("twice"));
+        assert_eq!(parse_ports("53/tcp,53/udp").unwrap().len(), 2);
+        let many: Vec<String> = (1..=65).map(|p| format!("{p}/tcp")).collect();
+        assert!(parse_ports(&many.join(","))
+            .unwrap_err()
+            .contains("at most"));
     }
 
     #[test]

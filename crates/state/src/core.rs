@@ -9,6 +9,7 @@
 //! - a failed commit answers every command of the batch with an error and reloads the
 //!   state from the store, so memory never holds what the store does not.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -141,7 +142,16 @@ impl<S: Store> Writer<S> {
         for Request { command, reply } in batch {
             let span = info_span!("command", name = command.name());
             let _entered = span.enter();
-            let result = execute(&self.state, &self.catalog, command, now);
+            let name = command.name();
+            // A bug in one decision must not take the single writer down with it: the
+            // decision is pure, so refusing that one command leaves the state intact.
+            let decided = panic::catch_unwind(AssertUnwindSafe(|| {
+                execute(&self.state, &self.catalog, command, now)
+            }));
+            let result = decided.unwrap_or_else(|_| {
+                error!(command = name, "deciding a command panicked; it is refused");
+                Err(CommandError::Bug { command: name })
+            });
             let answer = result.map(|(decided, outcome)| {
                 for change in &decided {
                     self.state.apply(change);

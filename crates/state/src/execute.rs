@@ -4,14 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use podyard_core::command::CreatePod;
-use podyard_core::pod::{validate_env, Preemption, StatusChange};
+use podyard_core::pod::{limits, validate_env, Preemption, StatusChange};
 use podyard_core::user::{generate_key, generate_password, hash_key};
 use podyard_core::{
     ApiKey, Catalog, Change, Command, CommandError, DesiredStatus, EnvVarExt, KeyAccess, Machine,
     MachineId, Observation, Outcome, Pod, PodId, PodType, User, UserId,
 };
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::market::{capture, Claim};
 use crate::scheduler::{busy_reason, check_bid, place};
@@ -47,7 +47,7 @@ pub fn execute(
             admin,
         } => add_user(state, name, access, admin, now),
         Command::AddApiKey { user_id, access } => add_api_key(state, &user_id, access, now),
-        Command::RegisterMachine { machine } => register_machine(machine),
+        Command::RegisterMachine { machine } => register_machine(state, machine, now),
         Command::ReportObservations {
             machine_id,
             observations,
@@ -145,6 +145,55 @@ fn with_preemptions(
 fn validate_create(request: &CreatePod) -> Result<(), CommandError> {
     if request.image_name.trim().is_empty() {
         return Err(CommandError::invalid("imageName", "must not be empty"));
+    }
+    let too_long = [
+        ("name", request.name.len(), limits::MAX_NAME_BYTES),
+        (
+            "imageName",
+            request.image_name.len(),
+            limits::MAX_IMAGE_BYTES,
+        ),
+        (
+            "dockerArgs",
+            request.docker_args.len(),
+            limits::MAX_DOCKER_ARGS_BYTES,
+        ),
+        (
+            "volumeMountPath",
+            request.volume_mount_path.len(),
+            limits::MAX_PATH_BYTES,
+        ),
+    ];
+    if let Some((field, _, max)) = too_long.into_iter().find(|(_, len, max)| len > max) {
+        return Err(CommandError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
+    }
+    let disks = [
+        ("containerDiskInGb", request.container_disk_in_gb),
+        ("volumeInGb", request.volume_in_gb),
+    ];
+    if let Some((field, _)) = disks.into_iter().find(|(_, gb)| *gb > limits::MAX_DISK_GB) {
+        let max = limits::MAX_DISK_GB;
+        return Err(CommandError::invalid(
+            field,
+            format!("must be at most {max} GB"),
+        ));
+    }
+    if request.ports.len() > limits::MAX_PORTS {
+        let max = limits::MAX_PORTS;
+        return Err(CommandError::invalid(
+            "ports",
+            format!("at most {max} ports"),
+        ));
+    }
+    if request.gpu_type_ids.len() > limits::MAX_GPU_TYPES {
+        let max = limits::MAX_GPU_TYPES;
+        return Err(CommandError::invalid(
+            "gpuTypeIdList",
+            format!("at most {max} ids"),
+        ));
     }
     if request.gpu_count == 0 {
         return Err(CommandError::invalid("gpuCount", "must be at least 1"));
@@ -279,6 +328,14 @@ fn start_on_own_machine(
     price_per_gpu: f64,
     now: DateTime<Utc>,
 ) -> Result<Decision, CommandError> {
+    if gpu_count > machine.gpu_count() {
+        // More than the machine holds can never succeed: not the message clients retry.
+        return Err(CommandError::GpuCountTooLarge {
+            requested: gpu_count,
+            max: machine.gpu_count(),
+            gpu_type: machine.gpu_type_id.clone(),
+        });
+    }
     let Some(capture) = capture(state, machine, claim, gpu_count, Some(&pod.id)) else {
         let reason = busy_reason(state, machine, claim, gpu_count);
         debug!(pod_id = %pod.id, %reason, "resume refused");
@@ -398,8 +455,30 @@ fn new_key(user_id: &UserId, access: KeyAccess, now: DateTime<Utc>) -> (Change, 
     (Change::PutApiKey(record), key)
 }
 
-fn register_machine(machine: Machine) -> Result<Decision, CommandError> {
-    Ok((vec![Change::PutMachine(machine)], Outcome::Done))
+/// Stores a machine as its agent describes it. A running pod that holds a GPU the machine
+/// no longer has (fewer emulated GPUs declared, a GPU gone) cannot run as allocated: it is
+/// stopped, keeping its volume, with the reason in its last status change.
+fn register_machine(
+    state: &State,
+    machine: Machine,
+    now: DateTime<Utc>,
+) -> Result<Decision, CommandError> {
+    let present = |index: &u32| machine.gpus.iter().any(|g| g.index == *index);
+    let mut changes = Vec::new();
+    for pod in state.pods_on(&machine.id) {
+        if pod.gpus.iter().all(present) {
+            continue;
+        }
+        warn!(pod_id = %pod.id, machine_id = %machine.id,
+            "pod stopped: its machine no longer has the GPUs it held");
+        let mut pod = pod.clone();
+        pod.desired = DesiredStatus::Exited;
+        pod.gpus.clear();
+        pod.last_status_change = StatusChange::new(StatusChange::GPUS_GONE, now);
+        changes.push(Change::PutPod(pod));
+    }
+    changes.push(Change::PutMachine(machine));
+    Ok((changes, Outcome::Done))
 }
 
 /// Keeps observations of the current start of running pods on the reporting machine; any

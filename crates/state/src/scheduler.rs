@@ -40,7 +40,9 @@ impl Filters {
             country_code: request.country_code.clone(),
             min_vcpu_count: request.min_vcpu_count,
             min_memory_in_gb: request.min_memory_in_gb,
-            min_disk_in_gb: request.container_disk_in_gb + request.volume_in_gb,
+            min_disk_in_gb: request
+                .container_disk_in_gb
+                .saturating_add(request.volume_in_gb),
             cuda_versions: request.cuda_versions.clone(),
         }
     }

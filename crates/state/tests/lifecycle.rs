@@ -273,3 +273,84 @@ fn observations_of_a_stale_generation_are_dropped() {
         .unwrap();
     assert!(world.state.observation(&pod.id).is_none());
 }
+
+#[test]
+fn oversized_requests_are_refused_without_harm() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 4, true)]);
+    let huge_volume = world
+        .create(CreatePod {
+            volume_in_gb: u32::MAX,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap_err();
+    assert!(matches!(
+        huge_volume,
+        CommandError::InvalidInput {
+            field: "volumeInGb",
+            ..
+        }
+    ));
+    let env = (0..257)
+        .map(|i| podyard_core::EnvVar::new(format!("K{i}"), "v"))
+        .collect();
+    let many_vars = world
+        .create(CreatePod {
+            env,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap_err();
+    assert!(matches!(
+        many_vars,
+        CommandError::InvalidInput { field: "env", .. }
+    ));
+    let long_name = world
+        .create(CreatePod {
+            name: "x".repeat(10_000),
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap_err();
+    assert!(matches!(
+        long_name,
+        CommandError::InvalidInput { field: "name", .. }
+    ));
+    assert!(world.state.pods().next().is_none());
+}
+
+#[test]
+fn resume_with_more_gpus_than_the_machine_has_is_not_a_capacity_error() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 2, true)]);
+    let pod = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    world.stop(&pod.id).unwrap();
+    let refused = world.resume(&pod.id, Some(1000)).unwrap_err();
+    assert!(
+        matches!(refused, CommandError::GpuCountTooLarge { max: 2, .. }),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_machine_that_lost_gpus_stops_the_pods_holding_them() {
+    let shrinking = machine(RTX_4090, 4, true);
+    let mut world = World::with_machines(vec![shrinking.clone()]);
+    let low = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    let high = world
+        .create(CreatePod {
+            gpu_count: 3,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap();
+    let smaller = podyard_core::Machine {
+        gpus: shrinking.gpus[..2].to_vec(),
+        ..shrinking
+    };
+    world
+        .run(Command::RegisterMachine { machine: smaller })
+        .unwrap();
+    assert!(world.state.pod(&low.id).unwrap().is_running());
+    let stopped = world.state.pod(&high.id).unwrap();
+    assert!(!stopped.is_running());
+    assert!(stopped
+        .last_status_change
+        .event
+        .contains("no longer has its GPUs"));
+}
