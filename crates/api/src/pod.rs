@@ -590,17 +590,7 @@ impl PodMutation {
         input: Option<PodFindAndDeployOnDemandInput>,
     ) -> async_graphql::Result<Option<PodView>> {
         let owner = writer(ctx)?;
-        let request = required(input)?
-            .spec
-            .into_request(None, &machine_cuda_versions(ctx))?;
-        run_pod_command(
-            ctx,
-            Command::CreatePod {
-                owner,
-                request: Box::new(request),
-            },
-        )
-        .await
+        create(ctx, owner, required(input)?.spec, None).await
     }
 
     async fn pod_rent_interruptable(
@@ -613,17 +603,7 @@ impl PodMutation {
         let bid = input
             .bid_per_gpu
             .ok_or_else(|| bad_input("bidPerGpu: a spot pod needs a bid per GPU-hour"))?;
-        let request = input
-            .spec
-            .into_request(Some(bid), &machine_cuda_versions(ctx))?;
-        run_pod_command(
-            ctx,
-            Command::CreatePod {
-                owner,
-                request: Box::new(request),
-            },
-        )
-        .await
+        create(ctx, owner, input.spec, Some(bid)).await
     }
 
     async fn pod_resume(
@@ -712,6 +692,21 @@ fn machine_cuda_versions(ctx: &Context<'_>) -> Vec<String> {
         versions.dedup();
         versions
     })
+}
+
+/// Creates an on-demand pod, or a spot pod when there is a bid.
+async fn create(
+    ctx: &Context<'_>,
+    owner: podyard_core::UserId,
+    spec: PodSpecInput,
+    bid: Option<f64>,
+) -> async_graphql::Result<Option<PodView>> {
+    let request = spec.into_request(bid, &machine_cuda_versions(ctx))?;
+    let command = Command::CreatePod {
+        owner,
+        request: Box::new(request),
+    };
+    run_pod_command(ctx, command).await
 }
 
 async fn run_pod_command(

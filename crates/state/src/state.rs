@@ -18,6 +18,12 @@ pub struct State {
     /// GPU index → pod holding it, per machine; derived from running pods.
     allocations: HashMap<MachineId, BTreeMap<u32, PodId>>,
     observed: HashMap<PodId, Observation>,
+    /// When each GPU was last released, as a sequence number. Free GPUs released longest
+    /// ago are allocated first, so that a new start rarely lands on a GPU whose previous
+    /// container is still stopping (and would have to wait for it). Not stored: after a
+    /// restart the order is by index again.
+    released: HashMap<MachineId, HashMap<u32, u64>>,
+    release_seq: u64,
 }
 
 impl State {
@@ -87,6 +93,11 @@ impl State {
         if let Some(held) = self.allocations.get_mut(&pod.machine_id) {
             held.retain(|_, holder| holder != &pod.id);
         }
+        let released = self.released.entry(pod.machine_id.clone()).or_default();
+        for gpu in &pod.gpus {
+            self.release_seq += 1;
+            released.insert(*gpu, self.release_seq);
+        }
     }
 
     /// The user and access of a plain API key, if the key is known.
@@ -142,15 +153,19 @@ impl State {
         self.observed.get(pod)
     }
 
-    /// Indices of the machine's GPUs that no pod holds, lowest first.
+    /// Indices of the machine's GPUs that no pod holds: never-released ones first by
+    /// index, then those released longest ago.
     pub fn free_gpus(&self, machine: &Machine) -> Vec<u32> {
         let held = self.allocations.get(&machine.id);
-        machine
+        let released = self.released.get(&machine.id);
+        let mut free: Vec<u32> = machine
             .gpus
             .iter()
             .map(|g| g.index)
             .filter(|i| !held.is_some_and(|h| h.contains_key(i)))
-            .collect()
+            .collect();
+        free.sort_by_key(|i| (released.and_then(|r| r.get(i)).copied().unwrap_or(0), *i));
+        free
     }
 
     /// Number of the machine's GPUs held by pods.

@@ -354,3 +354,21 @@ fn a_machine_that_lost_gpus_stops_the_pods_holding_them() {
         .event
         .contains("no longer has its GPUs"));
 }
+
+#[test]
+fn a_new_pod_prefers_gpus_that_were_not_just_released() {
+    let mut world = World::with_machines(vec![machine(RTX_4090, 3, true)]);
+    let first = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    assert_eq!(first.gpus, vec![0]);
+    world.stop(&first.id).unwrap();
+    // GPU 0's container may still be stopping: GPU 1 is free without waiting.
+    let second = world.create(CreatePod::new("img", RTX_4090)).unwrap();
+    assert_eq!(second.gpus, vec![1]);
+    let third = world
+        .create(CreatePod {
+            gpu_count: 2,
+            ..CreatePod::new("img", RTX_4090)
+        })
+        .unwrap();
+    assert_eq!(third.gpus, vec![0, 2], "all free GPUs are still usable");
+}
