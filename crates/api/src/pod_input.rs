@@ -11,9 +11,8 @@ use crate::error::bad_input;
 /// cmd's, each shell-quoted. Anything that is not a JSON object is a command line already
 /// and passes unchanged.
 ///
-/// TODO: the image's own ENTRYPOINT stays in force (the command replaces only its CMD);
-/// replacing it needs an entrypoint in the container spec, which the core, the state
-/// core and the Docker runtime do not carry yet.
+/// TODO: replace the image's own ENTRYPOINT too (today the command replaces only its CMD)
+/// once the pod record and the container spec carry an entrypoint of their own.
 pub fn docker_command(args: String) -> async_graphql::Result<String> {
     if !args.trim_start().starts_with('{') {
         return Ok(args);
