@@ -274,8 +274,8 @@ class Bench:
         r["terminate_to_gone"].append((t1 - t0) * 1000)
 
     def contended_round(self, r: dict[str, list[float]]) -> None:
-        # (e) pod A runs on GPU 0; stop it and at once create pod B. B is given the lowest
-        # free GPU, which is A's, so waiting for A's container is the GPU hand-over.
+        # (e) pod A runs on GPU 0; stop it and at once create pod B. B gets the free GPU
+        # released longest ago, not A's, so it need not wait for A's container to go.
         a = self.create()
         self.wait_runtime(a)
         self.stop(a)
@@ -283,8 +283,9 @@ class Bench:
         b = self.create()
         t1 = self.wait_runtime(b)
         r["create_to_runtime_during_stop"].append((t1 - t0) * 1000)
-        # (f) B runs, A's container is gone; stop B and at once resume A with gpuCount 0:
-        # A needs nothing B holds (no GPU; host ports are picked fresh).
+        # (f) B runs (A's container may still be stopping); stop B and at once resume A
+        # with gpuCount 0: A needs nothing B or its own old container holds (no GPU, no
+        # volume; host ports are picked fresh).
         self.stop(b)
         t0 = time.monotonic()
         self.resume(a, 0)
@@ -587,8 +588,8 @@ Written by `bench/start_latency.py`; rerun it to refresh this file.
 
 Notes:
 - (b) resumes only after the stopped pod's container is gone, so it does not include the stop.
-- (e) stops pod A and at once creates pod B on the same host; B is allocated A's GPU
-  (lowest free index), so B must wait for A's container to go.
+- (e) stops pod A and at once creates pod B on the same host; B is given a GPU released
+  longest ago (not A's), so it need not wait for A's container to go.
 - (f) stops pod B and at once resumes pod A with gpuCount 0: A shares no GPU with B.
 - (d) each client owns one pod and alternates podStop / podResume(gpuCount: 0); every
   mutation waits for its acknowledgement (durable commit) before the next.

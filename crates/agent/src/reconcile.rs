@@ -137,7 +137,8 @@ impl<R: Runtime> Reconciler<R> {
             let existing = current.iter().find(|c| c.pod_id == spec.pod_id);
             // An older start of the same pod still stopping holds its volume: two
             // containers writing one volume could corrupt it.
-            let own_older = stale.iter().any(|c| c.pod_id == spec.pod_id);
+            let own_older =
+                assignment.volume.is_some() && stale.iter().any(|c| c.pod_id == spec.pod_id);
             if existing.is_none() && (own_older || holds_gpus_of(&held, spec)) {
                 info!(pod_id = %spec.pod_id, "waiting for another container to let go");
                 observations.push(waiting(spec));
