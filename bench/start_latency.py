@@ -283,9 +283,10 @@ class Bench:
         b = self.create()
         t1 = self.wait_runtime(b)
         r["create_to_runtime_during_stop"].append((t1 - t0) * 1000)
-        # (f) B runs (A's container may still be stopping); stop B and at once resume A
-        # with gpuCount 0: A needs nothing B or its own old container holds (no GPU, no
-        # volume; host ports are picked fresh).
+        # (f) B runs and A's old container is gone (a pod never has two containers); stop
+        # B and at once resume A with gpuCount 0: A needs nothing B holds (no GPU; host
+        # ports are picked fresh).
+        self.wait_container_gone(a)
         self.stop(b)
         t0 = time.monotonic()
         self.resume(a, 0)

@@ -8,8 +8,8 @@
 //!   period does not delay other pods;
 //! - a container is never started on a GPU that another container still holds (one whose
 //!   removal failed, or a preempted pod's that is still stopping), nor while an older
-//!   start of the same pod still holds its volume: the start waits for a later pass, so
-//!   two containers never hold one GPU or one volume;
+//!   start of the same pod is still stopping: the start waits for a later pass, so two
+//!   containers never hold one GPU and a pod never has two containers;
 //! - an exited container is reported, never restarted: a new start comes as a new
 //!   generation from the control plane;
 //! - a start that failed is reported and not retried for the same generation, so a bad
@@ -135,10 +135,9 @@ impl<R: Runtime> Reconciler<R> {
                 continue;
             };
             let existing = current.iter().find(|c| c.pod_id == spec.pod_id);
-            // An older start of the same pod still stopping holds its volume: two
-            // containers writing one volume could corrupt it.
-            let own_older =
-                assignment.volume.is_some() && stale.iter().any(|c| c.pod_id == spec.pod_id);
+            // A pod never has two containers at once: an older start still stopping may
+            // hold its volume (two writers could corrupt it) or anything else of the pod.
+            let own_older = stale.iter().any(|c| c.pod_id == spec.pod_id);
             if existing.is_none() && (own_older || holds_gpus_of(&held, spec)) {
                 info!(pod_id = %spec.pod_id, "waiting for another container to let go");
                 observations.push(waiting(spec));
