@@ -11,8 +11,8 @@ use crate::error::bad_input;
 /// cmd's, each shell-quoted. Anything that is not a JSON object is a command line already
 /// and passes unchanged.
 ///
-/// TODO: replace the image's own ENTRYPOINT too (today the command replaces only its CMD)
-/// once the pod record and the container spec carry an entrypoint of their own.
+/// TODO: once the pod record and the container spec carry an entrypoint of their own,
+/// replace the image's ENTRYPOINT too (today the command replaces only its CMD).
 pub fn docker_command(args: String) -> async_graphql::Result<String> {
     if !args.trim_start().starts_with('{') {
         return Ok(args);

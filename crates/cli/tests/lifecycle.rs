@@ -8,8 +8,8 @@ use support::{
     containers_of, exec, running_containers_of, volumes_of, wait_docker, Server, RTX_4090,
 };
 
-const STOP: &str =
-    "mutation Stop($id: String!) { podStop(input: {podId: $id}) { id desiredStatus runtime { uptimeInSeconds } } }";
+const STOP: &str = "mutation Stop($id: String!) { podStop(input: {podId: $id}) { \
+     id desiredStatus runtime { uptimeInSeconds } } }";
 const RESUME: &str = "mutation Resume($id: String!, $count: Int) { \
      podResume(input: {podId: $id, gpuCount: $count}) { id desiredStatus gpuCount } }";
 const TERMINATE: &str = "mutation Terminate($id: String!) { podTerminate(input: {podId: $id}) }";
@@ -101,7 +101,10 @@ async fn the_container_gets_env_ports_gpus_and_command_as_asked() {
             json!({
                 "gpuCount": 2,
                 "ports": "8888/http, 22/tcp",
-                "env": [{"key": "TRICKY", "value": tricky}, {"key": "JUPYTER_PASSWORD", "value": "pw"}],
+                "env": [
+                    {"key": "TRICKY", "value": tricky},
+                    {"key": "JUPYTER_PASSWORD", "value": "pw"}
+                ],
                 "dockerArgs": "sh -c 'echo started > /tmp/started; exec sleep 3600'",
                 "startSsh": true
             }),

@@ -107,7 +107,11 @@ async fn a_higher_spot_bid_outbids_a_lower_one_with_notice() {
     outbid_by(&server, json!({}), Some(0.3)).await;
 
     let pods = server
-        .gql("{ myself { pods { id podType desiredStatus preemptionReason lowestBidPriceToResume } } }", json!(null))
+        .gql(
+            "{ myself { pods { id podType desiredStatus preemptionReason \
+             lowestBidPriceToResume } } }",
+            json!(null),
+        )
         .await;
     let victim = pods["myself"]["pods"]
         .as_array()
