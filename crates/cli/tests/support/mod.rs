@@ -257,7 +257,17 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
         for pod in self.pods.lock().map(|p| p.clone()).unwrap_or_default() {
-            docker_cleanup(&pod);
+            docker_cleanup(&format!("label=podyard.pod-id={pod}"));
+        }
+        // Pods the test never saw (a create in flight at a kill -9) have containers too:
+        // everything this server's machine owns goes.
+        let identity = std::fs::read_to_string(self.dir.path().join("machine.json"));
+        let machine = identity
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|v| v["id"].as_str().map(str::to_string));
+        if let Some(machine) = machine {
+            docker_cleanup(&format!("label=podyard.machine-id={machine}"));
         }
     }
 }
@@ -331,8 +341,8 @@ pub async fn wait_docker(pod: &str, what: &str, check: impl Fn() -> bool) {
     }
 }
 
-fn docker_cleanup(pod: &str) {
-    let label = format!("label=podyard.pod-id={pod}");
+/// Removes the containers and volumes that match a `docker --filter` expression.
+fn docker_cleanup(label: &str) {
     let script = format!(
         "docker ps -aq --filter {label} | xargs -r docker rm -f >/dev/null 2>&1; \
          docker volume ls -q --filter {label} | xargs -r docker volume rm -f >/dev/null 2>&1"
