@@ -7,9 +7,17 @@ mod support;
 use serde_json::{json, Value};
 use support::{running_containers_of, wait_docker, Server, RTX_4090};
 
-/// The documented request bodies, verbatim but for the pod id.
-const DOC_POD_RESUME: &str = r#"{"query": "mutation { podResume( input: { podId: \"inzk6tzuz833h5\", gpuCount: 1 } ) { id desiredStatus imageName env machineId machine { podHostId } } }"}"#;
-const DOC_POD_BID_RESUME: &str = r#"{"query": "mutation { podBidResume( input: { podId: \"d62t7qg9n5vthd\", bidPerGpu: 0.2, gpuCount: 1 } ) { id desiredStatus imageName env machineId machine { podHostId } } }"}"#;
+/// The documented request bodies, verbatim but for the pod id (split only to fit the
+/// line width: the pieces join into the documented text byte for byte).
+const DOC_POD_RESUME: &str = concat!(
+    r#"{"query": "mutation { podResume( input: { podId: \"inzk6tzuz833h5\", gpuCount: 1 } ) "#,
+    r#"{ id desiredStatus imageName env machineId machine { podHostId } } }"}"#,
+);
+const DOC_POD_BID_RESUME: &str = concat!(
+    r#"{"query": "mutation { podBidResume( input: { podId: \"d62t7qg9n5vthd\", "#,
+    r#"bidPerGpu: 0.2, gpuCount: 1 } ) "#,
+    r#"{ id desiredStatus imageName env machineId machine { podHostId } } }"}"#,
+);
 
 async fn stop(server: &Server, id: &str) -> Value {
     let query = "mutation Stop($id: String!) { podStop(input: {podId: $id}) { id desiredStatus } }";
